@@ -1,0 +1,40 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from django.contrib.auth import authenticate
+
+from config.errors import ServiceError
+
+
+class InvalidCredentials(ServiceError):
+    status_code = 400
+    code = "invalid_credentials"
+
+
+class TokenApi(APIView):
+    """Exchange a username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        username = serializers.CharField()
+        is_staff = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer, auth=[])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, **data.validated_data)
+        if user is None:
+            raise InvalidCredentials("Wrong username or password.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(self.OutputSerializer({"token": token.key, "username": user.username, "is_staff": user.is_staff}).data)

@@ -1,0 +1,336 @@
+"""Projects, media, pairs and the judgments people make about them.
+
+Invariants live in the database: unique and check constraints, foreign keys, and indexes named for the
+query they serve.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Greatest, Least
+
+DEFAULT_DIMENSIONS = [
+    {"key": "vq", "label": "Visual Quality", "description": "Sharpness, detail, colour, artefacts: which looks better as still images?"},
+    {"key": "mq", "label": "Motion Quality", "description": "Smooth, natural, physically plausible motion without jitter or warping."},
+    {"key": "ta", "label": "Text Alignment", "description": "How faithfully the video shows what the prompt asks for."},
+    {"key": "overall", "label": "Overall", "description": "All things considered, which video would you rather keep?"},
+]
+
+
+def default_dimensions() -> list[dict]:
+    return [dict(d) for d in DEFAULT_DIMENSIONS]
+
+
+class Outcome(models.TextChoices):
+    """A judgment per dimension, always in the pair's canonical A/B order."""
+
+    A = "A"
+    B = "B"
+    TIE = "tie"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    dimensions = models.JSONField(default=default_dimensions)
+    overlap = models.PositiveSmallIntegerField(default=3)
+    lease_seconds = models.PositiveIntegerField(default=600)
+    guidelines = models.TextField(blank=True)
+    gold_ratio = models.FloatField(default=0.05)
+    # Media limits checked at ingest.
+    max_duration_s = models.FloatField(default=60.0)
+    max_width = models.PositiveIntegerField(default=4096)
+    max_height = models.PositiveIntegerField(default=4096)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1) & Q(overlap__lte=50), name="project_overlap_1_50"),
+            models.CheckConstraint(condition=Q(lease_seconds__gte=30), name="project_lease_at_least_30s"),
+            models.CheckConstraint(condition=Q(gold_ratio__gte=0) & Q(gold_ratio__lte=1), name="project_gold_ratio_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def dimension_keys(self) -> list[str]:
+        return [d["key"] for d in self.dimensions]
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator"
+        MANAGER = "manager"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_one_per_user_and_project"),
+            models.CheckConstraint(condition=Q(role__in=["annotator", "manager"]), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.project} ({self.role})"
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField()
+    text_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "text_sha256"], name="prompt_unique_text_per_project")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class GenerationModel(models.Model):
+    """The text-to-video model (or checkpoint) that made a video. Never shown to annotators."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="generation_models")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="generation_model_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Video(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload"
+        MANIFEST = "manifest"
+        FOLDER = "folder"
+        REWARDBENCH = "rewardbench"
+        GENERATED = "generated"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="videos")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="videos")
+    generation_model = models.ForeignKey(GenerationModel, on_delete=models.PROTECT, related_name="videos")
+    seed = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    # Storage keys relative to MEDIA_ROOT (or the bucket): the original as received, the browser-safe copy, a poster.
+    original = models.CharField(max_length=500)
+    original_name = models.CharField(max_length=500, blank=True)
+    playback = models.CharField(max_length=500, blank=True)
+    poster = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField(default=0)
+    duration_s = models.FloatField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    num_frames = models.PositiveIntegerField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    codec = models.CharField(max_length=32, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="video_dedupe_by_sha256"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "ready", "failed"]), name="video_status_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "status"], name="video_list_by_status"),
+            models.Index(fields=["project", "prompt", "status"], name="video_ready_per_prompt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"video {self.pk} ({self.status})"
+
+
+class Pair(models.Model):
+    """Two ready videos of one prompt. Counters on the row let the queue claim without COUNT scans."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="pairs")
+    video_a = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="pairs_as_a")
+    video_b = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="pairs_as_b")
+    is_gold = models.BooleanField(default=False)
+    # How many judgments this pair needs (the project's overlap when made), has, and has out on lease.
+    target = models.PositiveSmallIntegerField(default=3)
+    done_count = models.PositiveSmallIntegerField(default=0)
+    leased_count = models.PositiveSmallIntegerField(default=0)
+    # A random key fixed at creation: "random among equals" without ORDER BY random().
+    shuffle_key = models.IntegerField(default=0)
+    strategy = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(video_a=F("video_b")), name="pair_two_different_videos"),
+            models.UniqueConstraint(Least("video_a", "video_b"), Greatest("video_a", "video_b"), name="pair_unordered_unique"),
+            models.CheckConstraint(condition=Q(done_count__lte=F("target")), name="pair_never_over_target"),
+            models.CheckConstraint(
+                condition=Q(done_count__gte=0) & Q(leased_count__gte=0), name="pair_counters_non_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "is_gold", "done_count", "shuffle_key"], name="pair_queue_claim"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.pk}"
+
+
+class Assignment(models.Model):
+    """One annotator's lease on one pair, and the left/right order they were shown."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    class Side(models.TextChoices):
+        A = "A"
+        B = "B"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.LEASED)
+    shown_left = models.CharField(max_length=1, choices=Side.choices)
+    leased_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "annotator"], name="assignment_one_per_annotator_and_pair"),
+            models.CheckConstraint(condition=Q(shown_left__in=["A", "B"]), name="assignment_shown_left_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "status", "expires_at"], name="assignment_live_lease"),
+            models.Index(fields=["status", "expires_at"], name="assignment_expiry_sweep"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
+
+
+class Judgment(models.Model):
+    """Per-dimension outcomes in canonical order: {"vq": "A", "mq": "tie", ...}."""
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
+    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="judgment")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments")
+    choices = models.JSONField()
+    shown_left = models.CharField(max_length=1, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    is_gold = models.BooleanField(default=False)
+    imported = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(imported=True) | Q(assignment__isnull=False), name="judgment_from_assignment_or_import"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["pair"], name="judgment_by_pair"),
+            models.Index(fields=["annotator", "created_at"], name="judgment_by_annotator_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk}"
+
+
+class GoldAnswer(models.Model):
+    """The known answer for a gold pair, per dimension, in canonical order."""
+
+    pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="gold_answer")
+    choices = models.JSONField()
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ImportJob(models.Model):
+    """A manifest or RewardBench CSV import, processed row by row on a worker."""
+
+    class Kind(models.TextChoices):
+        MANIFEST = "manifest"
+        REWARDBENCH = "rewardbench"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source = models.CharField(max_length=500, help_text="Manifest path under IMPORT_ROOT, or the stored upload.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    done_rows = models.PositiveIntegerField(default=0)
+    failed_rows = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{"row": 3, "error": "..."}]
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class DatasetVersion(models.Model):
+    """An immutable snapshot of judgments with its split, files and content hash."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    granularity = models.CharField(max_length=16, default="consensus")
+    splits = models.JSONField(default=dict, blank=True)
+    seed = models.BigIntegerField(default=0)
+    formats = models.JSONField(default=list)
+    include_videos = models.CharField(max_length=8, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    row_counts = models.JSONField(default=dict, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    folder = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="dataset_version_number_unique")]
+
+
+class Adjudication(models.Model):
+    """A manager's decision for a pair whose annotators did not reach a majority; it overrides the vote."""
+
+    pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="adjudication")
+    choices = models.JSONField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)

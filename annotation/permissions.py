@@ -1,0 +1,45 @@
+"""Who may do what. Staff users are admins; everyone else acts through a project membership.
+
+Non-members get 404 for a project's objects (its existence is not theirs to know); members lacking the
+role get 403.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser
+from rest_framework.permissions import BasePermission
+
+from annotation.models import Membership, Project
+from config.errors import Forbidden, NotFound
+
+
+def role_in(user: AbstractBaseUser, project: Project) -> str | None:
+    """The user's role in the project: "admin", "manager", "annotator" or None."""
+    if not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return "admin"
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def require_role(user: AbstractBaseUser, project: Project, *roles: str) -> str:
+    """Raise unless the user holds one of ``roles`` in the project (admins always pass)."""
+    role = role_in(user, project)
+    if role is None:
+        raise NotFound("Project not found.")
+    if role != "admin" and role not in roles:
+        raise Forbidden(f"This needs the {' or '.join(roles)} role in project {project.pk}; you are {role}.")
+    return role
+
+
+def project_for(user: AbstractBaseUser, project_id: int, *roles: str) -> Project:
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise NotFound("Project not found.")
+    require_role(user, project, *roles)
+    return project
+
+
+class IsStaff(BasePermission):
+    message = "Only admins (staff users) can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)

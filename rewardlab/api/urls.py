@@ -1,0 +1,3 @@
+"""Routes of /api/v1/ for reward and alignment runs (staff only)."""
+
+urlpatterns: list = []

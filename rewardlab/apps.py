@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RewardlabConfig(AppConfig):
+    name = "rewardlab"
+    verbose_name = "Reward lab"

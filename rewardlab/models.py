@@ -1,0 +1,1 @@
+"""Reward models, runs and evaluations (see rewardlab/ml for the learning itself)."""
