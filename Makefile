@@ -1,0 +1,43 @@
+# VidPref: `make run` (install + demo + web server and worker), `make test` (install + every test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEV_ENV := VIDPREF_DEV=1 DEBUG=1
+
+.PHONY: install run demo test test-fast lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	scripts/system-deps.sh ffmpeg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py demo
+	$(DEV_ENV) scripts/run-dev.sh
+
+demo: install
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py demo
+
+test: install
+	scripts/system-deps.sh ffmpeg chromium
+	scripts/ensure-services.sh
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not browser and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) data staticfiles .pytest_cache

@@ -1,0 +1,225 @@
+"""Video frames for Qwen2-VL: PyAV decoding, 2 fps sampling, smart resize and the processor's exact patch layout.
+
+The data flow, one function per step:
+
+    decode_video(path)                 uint8 (T, 3, H, W) frames sampled at `sample_fps`, and the source fps
+    resize_frames(frames, ...)         uint8 (T, 3, h, w) with h, w multiples of 28, aspect kept, h*w <= max_pixels
+    patchify(frames, spec)             float (grid_t*grid_h*grid_w, 3*2*14*14) and grid (t, h, w), normalised
+
+Sampling and resizing follow qwen-vl-utils (what VideoAlign trained with); the patch layout and normalisation
+follow transformers' Qwen2-VL processors. We do it in torch because transformers' video processor needs
+torchvision, which does not install beside the CPU torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# OpenAI CLIP statistics, as in Qwen2-VL's preprocessor_config.json
+IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
+IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
+
+FRAME_FACTOR = 2  # frame counts are even: the temporal patch size
+VIDEO_MIN_PIXELS = 128 * 28 * 28  # qwen-vl-utils' floor for video frames
+MAX_ASPECT_RATIO = 200
+
+
+class VideoDecodeError(ValueError):
+    """A video that cannot be used: unreadable, no video stream, or too few frames. The message names the file."""
+
+
+@dataclass(frozen=True)
+class PatchSpec:
+    """How the vision tower cuts frames into patches (Qwen2-VL: 2 frames x 14 x 14 pixels, 2x2 merged)."""
+
+    patch_size: int = 14
+    temporal_patch_size: int = 2
+    merge_size: int = 2
+    image_mean: tuple[float, float, float] = IMAGE_MEAN
+    image_std: tuple[float, float, float] = IMAGE_STD
+
+    @property
+    def factor(self) -> int:
+        """Frame sides are multiples of this: one merged token covers factor x factor pixels."""
+        return self.patch_size * self.merge_size
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> PatchSpec:
+        """Read a model folder's preprocessor_config.json; defaults for whatever it does not say."""
+        path = Path(folder) / "preprocessor_config.json"
+        if not path.exists():
+            return cls()
+        cfg = json.loads(path.read_text())
+        default = cls()
+        return cls(
+            patch_size=cfg.get("patch_size", default.patch_size),
+            temporal_patch_size=cfg.get("temporal_patch_size", default.temporal_patch_size),
+            merge_size=cfg.get("merge_size", default.merge_size),
+            image_mean=tuple(cfg.get("image_mean", default.image_mean)),
+            image_std=tuple(cfg.get("image_std", default.image_std)),
+        )
+
+
+# --- sampling ---------------------------------------------------------------------------------------------------
+
+def num_sampled_frames(total_frames: int, video_fps: float, *, sample_fps: float = 2.0,
+                       min_frames: int = 4, max_frames: int = 768) -> int:
+    """How many frames to take at `sample_fps`: even, within [min_frames, max_frames] and the video's length."""
+    min_frames = math.ceil(min_frames / FRAME_FACTOR) * FRAME_FACTOR
+    max_frames = math.floor(min(max_frames, total_frames) / FRAME_FACTOR) * FRAME_FACTOR
+    n = total_frames / video_fps * sample_fps
+    n = min(max(n, min_frames), max_frames)
+    return round(n / FRAME_FACTOR) * FRAME_FACTOR
+
+
+def sample_indices(total_frames: int, n: int) -> list[int]:
+    """`n` frame indices spread evenly from the first frame to the last."""
+    return torch.linspace(0, total_frames - 1, n).round().long().tolist()
+
+
+# --- decoding ---------------------------------------------------------------------------------------------------
+
+def _probe(path: Path) -> tuple[int, float]:
+    """(frame count, fps) from the container; counts packets when the header has no frame count."""
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise VideoDecodeError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        total = stream.frames
+        if total <= 0:
+            total = sum(1 for packet in container.demux(stream) if packet.size > 0)
+        rate = stream.average_rate or stream.guessed_rate
+        if rate:
+            fps = float(rate)
+        elif stream.duration and stream.time_base:
+            fps = total / float(stream.duration * stream.time_base)
+        else:
+            fps = 0.0
+    return total, fps
+
+
+def _decode_frames(path: Path, wanted: set[int] | None) -> tuple[dict[int, np.ndarray], int]:
+    """Decode every frame, converting to RGB only those in `wanted` (all when None); returns them and the count."""
+    frames = {}
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if wanted is None or count in wanted:
+                frames[count] = frame.to_ndarray(format="rgb24")
+            count += 1
+    return frames, count
+
+
+def decode_video(path: str | Path, *, sample_fps: float | None = 2.0, min_frames: int = 4,
+                 max_frames: int = 768) -> tuple[torch.Tensor, float]:
+    """Decode a video into uint8 frames (T, 3, H, W) and return them with the source fps.
+
+    With `sample_fps`, frames are sampled evenly at that rate, the count even and clamped to
+    [min_frames, max_frames]; with `sample_fps=None` every frame is returned. Videos shorter than
+    `min_frames` frames, or that PyAV cannot read, raise VideoDecodeError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: no such video file")
+    try:
+        total, fps = _probe(path)
+        if sample_fps is None:
+            frames, decoded = _decode_frames(path, None)
+        else:
+            if fps <= 0:
+                raise VideoDecodeError(f"{path}: the video has no frame rate, so it cannot be sampled at {sample_fps} fps")
+
+            def pick(count: int) -> set[int]:
+                if count < min_frames:
+                    return set()
+                n = num_sampled_frames(count, fps, sample_fps=sample_fps, min_frames=min_frames, max_frames=max_frames)
+                return set(sample_indices(count, n))
+
+            frames, decoded = _decode_frames(path, pick(total))
+            if decoded != total and decoded >= min_frames:
+                # The header's frame count was wrong: sample again from the true count.
+                frames, decoded = _decode_frames(path, pick(decoded))
+    except av.error.FFmpegError as e:
+        raise VideoDecodeError(f"{path}: cannot decode video ({e})") from e
+    if decoded < min_frames:
+        raise VideoDecodeError(f"{path}: the video has {decoded} frames; at least {min_frames} are needed")
+    array = np.stack([frames[i] for i in sorted(frames)])  # (T, H, W, 3)
+    return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous(), fps
+
+
+# --- resizing ---------------------------------------------------------------------------------------------------
+
+def smart_resize(height: int, width: int, *, factor: int = 28, min_pixels: int = VIDEO_MIN_PIXELS,
+                 max_pixels: int = 448 * 448) -> tuple[int, int]:
+    """Frame size for the vision tower: both sides multiples of `factor`, the area within
+    [min_pixels, max_pixels] (min_pixels capped at max_pixels), the aspect ratio kept as closely as possible."""
+    if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
+        raise ValueError(f"aspect ratio {max(height, width) / min(height, width):.0f} is above {MAX_ASPECT_RATIO}")
+    min_pixels = min(min_pixels, max_pixels)
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def resize_frames(frames: torch.Tensor, *, max_pixels: int = 448 * 448, min_pixels: int = VIDEO_MIN_PIXELS,
+                  factor: int = 28) -> torch.Tensor:
+    """Bicubic, antialiased resize of uint8 frames (T, 3, H, W) to smart_resize's size; stays uint8 (rounded)."""
+    height, width = frames.shape[-2:]
+    size = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    if size == (height, width):
+        return frames
+    resized = F.interpolate(frames.float(), size=size, mode="bicubic", antialias=True, align_corners=False)
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+# --- patches ----------------------------------------------------------------------------------------------------
+
+def patchify(frames: torch.Tensor, spec: PatchSpec = PatchSpec()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise uint8 frames (T, 3, h, w) and flatten them the way Qwen2-VL's processor does.
+
+    Returns pixel values (grid_t * grid_h * grid_w, 3 * tp * p * p) and grid_thw (3,). Rows run over
+    (t, h-block, w-block, h-in-block, w-in-block) so that each run of merge_size**2 rows is one merged
+    token; columns run over (channel, frame-in-patch, y, x), the order the vision tower's Conv3d reads.
+    """
+    p, tp, m = spec.patch_size, spec.temporal_patch_size, spec.merge_size
+    num_frames, channels, height, width = frames.shape
+    if height % (p * m) or width % (p * m):
+        raise ValueError(f"frame size {height}x{width} is not a multiple of {p * m}; resize_frames first")
+    mean = torch.tensor(spec.image_mean).view(1, channels, 1, 1)
+    std = torch.tensor(spec.image_std).view(1, channels, 1, 1)
+    pixels = (frames.float() / 255.0 - mean) / std
+    if pad := -num_frames % tp:  # repeat the last frame to fill the last temporal patch
+        pixels = torch.cat([pixels, pixels[-1:].expand(pad, -1, -1, -1)])
+        num_frames += pad
+    grid_t, grid_h, grid_w = num_frames // tp, height // p, width // p
+    patches = pixels.view(grid_t, tp, channels, grid_h // m, m, p, grid_w // m, m, p)
+    patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # (t, hb, wb, hm, wm, C, tp, py, px)
+    flat = patches.reshape(grid_t * grid_h * grid_w, channels * tp * p * p)
+    return flat, torch.tensor([grid_t, grid_h, grid_w])
+
+
+def load_video_patches(path: str | Path, *, fps: float = 2.0, max_pixels: int = 448 * 448,
+                       min_pixels: int = VIDEO_MIN_PIXELS, max_frames: int = 768,
+                       spec: PatchSpec = PatchSpec()) -> tuple[torch.Tensor, torch.Tensor]:
+    """decode_video -> resize_frames -> patchify: what the reward model reads from a file."""
+    frames, _ = decode_video(path, sample_fps=fps, max_frames=max_frames)
+    frames = resize_frames(frames, max_pixels=max_pixels, min_pixels=min_pixels, factor=spec.factor)
+    return patchify(frames, spec)
