@@ -19,11 +19,13 @@ install: $(VENV)/.installed
 run: install
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py demo
+	$(DEV_ENV) $(PY) manage.py make_tiny_models
 	$(DEV_ENV) scripts/run-dev.sh
 
 demo: install
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py demo
+	$(DEV_ENV) $(PY) manage.py make_tiny_models
 
 test: install
 	scripts/system-deps.sh ffmpeg chromium

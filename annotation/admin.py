@@ -76,6 +76,13 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "number", "status", "granularity", "sha256", "created_at"]
     list_filter = ["status"]
 
+    # Versions are made by annotation.services.exports and never edited (the database refuses it too).
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(models.Adjudication)
 class AdjudicationAdmin(admin.ModelAdmin):

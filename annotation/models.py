@@ -185,7 +185,13 @@ class Pair(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["project", "is_gold", "done_count", "shuffle_key"], name="pair_queue_claim"),
+            # Only pairs with a free slot are in it, in claim order: most judged first (breadth-first), then the
+            # fixed random shuffle_key. The claim reads a short window at its front and never meets a full pair.
+            models.Index(
+                fields=["project", "is_gold", "-done_count", "shuffle_key"],
+                condition=Q(done_count__lt=F("target") - F("leased_count")),
+                name="pair_queue_open",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -283,6 +289,7 @@ class ImportJob(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     source = models.CharField(max_length=500, help_text="Manifest path under IMPORT_ROOT, or the stored upload.")
+    source_sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     total_rows = models.PositiveIntegerField(default=0)
     done_rows = models.PositiveIntegerField(default=0)

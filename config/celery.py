@@ -1,4 +1,5 @@
-"""The Celery app: queues ``default``, ``media`` (ffmpeg work) and ``gpu`` (training, one task per device)."""
+"""The Celery app: queues ``default``, ``media`` (ffmpeg work), ``gpu`` (training, one task per device) and
+``gpu-multi`` (runs that launch torchrun over several devices)."""
 
 import os
 import pkgutil
@@ -10,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("vidpref")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue("default"), Queue("media"), Queue("gpu")]
+app.conf.task_queues = [Queue("default"), Queue("media"), Queue("gpu"), Queue("gpu-multi")]
 app.conf.task_default_queue = "default"
 
 

@@ -158,6 +158,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "VideoStatusEnum": "annotation.models.Video.Status",
+        "AssignmentStatusEnum": "annotation.models.Assignment.Status",
+        "JobStatusEnum": "annotation.models.ImportJob.Status",
+        "RunStatusEnum": "rewardlab.models.Run.Status",
+    },
 }
 
 # Upload and media limits; per-project limits live on the Project.

@@ -1,1 +1,233 @@
-"""Reward models, runs and evaluations (see rewardlab/ml for the learning itself)."""
+"""Reward models, and the runs that train, evaluate, align and generate on GPU workers.
+
+Every kind of run shares one ``Run`` row (multi-table inheritance): its lifecycle, progress, heartbeat and
+metric points live in one table, so one sweeper query finds every run whose worker died, one endpoint
+streams any run's progress, and each kind adds only its own inputs and outputs in a child table.
+
+Lifecycle: queued → running → succeeded | failed | cancelled. A running run whose worker stops sending
+heartbeats goes back to queued (and resumes from its last checkpoint) until ``max_attempts`` is spent,
+then fails.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import DatasetVersion, Project, Video
+
+
+class Run(models.Model):
+    class Kind(models.TextChoices):
+        REWARD_TRAIN = "reward_train", "Reward training"
+        REWARD_EVAL = "reward_eval", "Reward evaluation"
+        SCORING = "scoring", "Video scoring"
+        ALIGNMENT = "alignment", "Alignment"
+        GENERATION = "generation", "Generation"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    # The resolved hyperparameters the ML code was given (what a rerun needs to reproduce this one).
+    config = models.JSONField(default=dict, blank=True)
+
+    # Progress of the current phase ("train", "evaluate", ...); `progress` is the whole run's fraction done.
+    phase = models.CharField(max_length=32, blank=True)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    last_metrics = models.JSONField(default=dict, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="The failure's message and traceback.")
+    output_dir = models.CharField(max_length=500, blank=True)
+
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    task_id = models.CharField(max_length=64, blank=True)
+    worker_host = models.CharField(max_length=200, blank=True)
+    worker_pid = models.IntegerField(null=True, blank=True)
+    device = models.CharField(max_length=200, blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last sent to the queue.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["reward_train", "reward_eval", "scoring", "alignment", "generation"]),
+                                   name="run_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=["queued", "running", "succeeded", "failed", "cancelled"]),
+                                   name="run_status_valid"),
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="run_progress_0_1"),
+            models.CheckConstraint(condition=~Q(status="running") | Q(heartbeat_at__isnull=False),
+                                   name="run_running_has_heartbeat"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="run_stale_sweep"),
+            models.Index(fields=["status", "queued_at"], name="run_unclaimed_sweep"),
+            models.Index(fields=["kind", "-created_at"], name="run_list_by_kind"),
+            models.Index(fields=["project", "kind", "-created_at"], name="run_list_by_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run {self.pk} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class RunMetric(models.Model):
+    """One logged point of a run: a training step's loss/accuracy/lr, an evaluation's progress, ..."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    phase = models.CharField(max_length=32)
+    step = models.PositiveIntegerField()
+    values = models.JSONField()  # {"loss": 0.69, "acc": {"vq": 0.5}, "lr": 1e-4}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"], name="run_metric_stream")]
+
+
+class RewardModel(models.Model):
+    """A registered VideoReward checkpoint; at most one per project is the project's reward model."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
+    name = models.CharField(max_length=200)
+    checkpoint_dir = models.CharField(max_length=500)
+    base_model_path = models.CharField(max_length=500)
+    dimensions = models.JSONField(default=list)
+    source_run = models.OneToOneField("RewardRun", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="reward_model")
+    is_active = models.BooleanField(default=False, help_text="The project's reward model (pair strategy, quality page).")
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project"], condition=Q(is_active=True), name="reward_model_one_active_per_project"),
+            models.UniqueConstraint(fields=["project", "checkpoint_dir"], name="reward_model_checkpoint_once_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RewardRun(Run):
+    """Train VideoReward on a dataset version, evaluate it on the held-out split, register the checkpoint."""
+
+    dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="reward_runs")
+    base_model_path = models.CharField(max_length=500)
+    dimensions = models.JSONField(default=list)
+    train_result = models.JSONField(default=dict, blank=True)
+    checkpoint_dir = models.CharField(max_length=500, blank=True)
+
+
+class RewardEval(Run):
+    """Pairwise accuracy (with and without ties) of a reward model on a dataset version split or a benchmark CSV."""
+
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="evaluations")
+    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="reward_evals")
+    split = models.CharField(max_length=16, blank=True)
+    benchmark_csv = models.CharField(max_length=500, blank=True)
+    results = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(dataset_version__isnull=False) & Q(benchmark_csv="")) | (Q(dataset_version__isnull=True) & ~Q(benchmark_csv="")),
+                name="reward_eval_one_source",
+            ),
+        ]
+
+
+class ScoreRun(Run):
+    """Score a project's ready videos with a reward model (for the uncertainty strategy and the quality page)."""
+
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="score_runs")
+    scored_count = models.PositiveIntegerField(default=0)
+
+
+class VideoScore(models.Model):
+    reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="video_scores")
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="reward_scores")
+    scores = models.JSONField()  # {"vq": 0.3, "mq": -1.2, "ta": 0.1, "overall": 0.4}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["reward_model", "video"], name="video_score_once_per_model")]
+
+
+class AlignmentRun(Run):
+    """Fine-tune a rectified-flow generator on preferences: a Flow-DPO or Flow-RWR LoRA adapter (then its win
+    rates over the base model), or the latent reward model that Flow-NRG guides sampling with."""
+
+    class Method(models.TextChoices):
+        FLOW_DPO = "flow_dpo", "Flow-DPO"
+        FLOW_RWR = "flow_rwr", "Flow-RWR"
+        FLOW_NRG = "flow_nrg", "Flow-NRG latent reward"
+
+    method = models.CharField(max_length=16, choices=Method.choices)
+    dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="alignment_runs")
+    base_model_path = models.CharField(max_length=500)
+    reward_model = models.ForeignKey(RewardModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="alignment_runs",
+                                     help_text="VideoReward for Flow-RWR weights, and the judge of win rates.")
+    adapter_dir = models.CharField(max_length=500, blank=True)  # Flow-DPO / Flow-RWR LoRA
+    latent_reward_dir = models.CharField(max_length=500, blank=True)  # Flow-NRG latent reward model
+    dimensions = models.JSONField(default=list, blank=True)  # what the latent reward model scores
+    win_rate = models.JSONField(default=dict, blank=True)  # {"vq": 0.62, ...}: aligned beats base
+    win_rate_n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(method__in=["flow_dpo", "flow_rwr", "flow_nrg"]), name="alignment_method_valid"),
+        ]
+
+
+class Generation(Run):
+    """Videos sampled from a base model, optionally with an aligned adapter and/or Flow-NRG reward guidance."""
+
+    base_model_path = models.CharField(max_length=500)
+    alignment_run = models.ForeignKey(AlignmentRun, null=True, blank=True, on_delete=models.PROTECT, related_name="generations",
+                                      help_text="A Flow-DPO / Flow-RWR run whose adapter to sample with.")
+    nrg_run = models.ForeignKey(AlignmentRun, null=True, blank=True, on_delete=models.PROTECT, related_name="guided_generations",
+                                help_text="A Flow-NRG run whose latent reward model guides sampling.")
+    nrg_weights = models.JSONField(default=dict, blank=True)  # λ per dimension, {"vq": 1.0, "mq": 0.5}
+    prompts = models.JSONField(default=list)
+    seeds = models.JSONField(default=list)
+    videos = models.JSONField(default=list, blank=True)  # [{"prompt", "seed", "path", "model"}]
+    # "Send to project as a new annotation round": ingest the videos and pair them for annotators.
+    round_status = models.CharField(max_length=12, blank=True)  # "" | "sending" | "sent" | "failed"
+    round_message = models.TextField(blank=True)
+    round_video_ids = models.JSONField(default=list, blank=True)
+    round_pair_count = models.PositiveIntegerField(default=0)
+
+
+# Each kind's own table: a Run row's ``kind`` says which of these holds its inputs and outputs.
+KIND_MODELS: dict[str, type[Run]] = {
+    Run.Kind.REWARD_TRAIN: RewardRun,
+    Run.Kind.REWARD_EVAL: RewardEval,
+    Run.Kind.SCORING: ScoreRun,
+    Run.Kind.ALIGNMENT: AlignmentRun,
+    Run.Kind.GENERATION: Generation,
+}

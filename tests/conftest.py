@@ -14,7 +14,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "videoalign"
+# The real clips and CSVs from VideoAlign live in ../shared beside the checkout (DESIGN.md); VIDPREF_FIXTURES moves them.
+FIXTURES = Path(os.environ.get("VIDPREF_FIXTURES", REPO.parent / "shared" / "fixtures" / "videoalign"))
 PASSWORD = "correct-horse-battery"
 
 

@@ -49,5 +49,5 @@ def test_celery_is_configured_for_safe_redelivery():
     from config.celery import app
 
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
-    assert {q.name for q in app.conf.task_queues} == {"default", "media", "gpu"}
+    assert {q.name for q in app.conf.task_queues} == {"default", "media", "gpu", "gpu-multi"}
     assert settings.CELERY_BROKER_URL.startswith("redis://")

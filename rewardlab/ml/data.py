@@ -99,3 +99,10 @@ def load_pairs(path: str | Path, **kwargs) -> list[PreferencePair]:
         kwargs.pop("split", None)
         return load_rewardbench_csv(path, **kwargs)
     raise ValueError(f"{path}: unknown pair file type {suffix!r}; use .jsonl (dataset version) or .csv (RewardBench)")
+
+
+def require_video_files(pairs: list[PreferencePair], source: str) -> None:
+    """Fail early, naming a few, when pairs point at video files that are not there."""
+    missing = sorted({str(v) for p in pairs for v in (p.path_a, p.path_b) if not Path(v).is_file()})
+    if missing:
+        raise FileNotFoundError(f"{source}: {len(missing)} video files are missing, e.g. {missing[:3]}")

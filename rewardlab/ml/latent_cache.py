@@ -16,10 +16,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from rewardlab.ml.pipelines import FlowPipeline, VideoSizeError
 from rewardlab.ml.video import decode_video
+
+DEFAULT_CACHE_DIR = Path(os.environ.get("VIDPREF_LATENT_CACHE", Path.home() / ".cache" / "vidpref" / "latents"))
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,26 @@ class FrameSpec:
 
     def key(self) -> str:
         return f"fps{self.sample_fps}-n{self.num_frames}-{self.height}x{self.width}"
+
+
+@dataclass(kw_only=True)
+class LatentDataConfig:
+    """Where training videos come from and how they become latents: shared by alignment and Flow-NRG."""
+
+    split: str | None = "train"  # which split of a dataset version to train on (None: all)
+    video_root: str | None = None  # where relative video paths start (default: the pairs file's folder)
+    sample_fps: float | None = 16.0
+    num_frames: int = 81
+    height: int | None = None
+    width: int | None = None
+    cache_dir: str | None = None  # default: $VIDPREF_LATENT_CACHE or ~/.cache/vidpref/latents
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"  # "auto": bfloat16 on CUDA, float32 on CPU
+
+    def latent_cache(self, flow: FlowPipeline) -> LatentCache:
+        spec = FrameSpec(self.sample_fps, self.num_frames, self.height, self.width)
+        return LatentCache(self.cache_dir or DEFAULT_CACHE_DIR, flow, spec)
 
 
 def prepare_frames(
@@ -116,9 +139,20 @@ class LatentCache:
         missing = [p for p, f in files.items() if not f.is_file()]
         self.hits += len(files) - len(missing)
         self.misses += len(missing)
-        for prompt, emb in zip(missing, self.flow.encode_prompts(missing) if missing else []):
+        for prompt, emb in zip(missing, self.flow.encode_prompts(missing) if missing else [], strict=True):
             _save_atomic(emb, files[prompt])
         return [files[p] for p in prompts]
+
+    def pair_files(self, path_a: str | Path, path_b: str | Path, *, name: str) -> tuple[Path, Path, tuple[int, ...]]:
+        """Both videos of a pair, and the latent shape they share once cut to the shorter one's frames."""
+        file_a, file_b = self.video_file(path_a), self.video_file(path_b)
+        (c, f_a, h_a, w_a), (_, f_b, h_b, w_b) = latent_shape(file_a), latent_shape(file_b)
+        if (h_a, w_a) != (h_b, w_b):
+            raise VideoSizeError(
+                f"{name}: its two videos have different sizes ({path_a}, {path_b}), so they cannot share noise; "
+                "set height and width to resize every video to one size"
+            )
+        return file_a, file_b, (c, min(f_a, f_b), h_a, w_a)
 
     def video(self, path: str | Path) -> torch.Tensor:
         return load_tensor(self.video_file(path))
@@ -129,3 +163,14 @@ class LatentCache:
 
 def load_tensor(file: Path) -> torch.Tensor:
     return load_file(str(file))["value"]
+
+
+def latent_shape(file: Path) -> tuple[int, ...]:
+    with safe_open(str(file), framework="pt") as f:
+        return tuple(f.get_slice("value").get_shape())
+
+
+def load_latents(files: list[Path], num_frames: int) -> torch.Tensor:
+    """Stack cached latents (B, C, F, h, w), keeping the first ``num_frames`` latent frames: the Wan VAE is
+    causal, so a prefix of the latents is exactly the encoding of a prefix of the video."""
+    return torch.stack([load_tensor(f)[:, :num_frames] for f in files])

@@ -55,12 +55,10 @@ def load_lora_state(transformer: nn.Module, directory: str | Path) -> None:
     prefix = "transformer."
     state = load_file(Path(directory) / LORA_WEIGHTS)
     state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
-    result = set_peft_model_state_dict(transformer, state)
-    if getattr(result, "unexpected_keys", None):
-        raise ValueError(f"{directory}: adapter does not fit this transformer ({result.unexpected_keys[:3]} ...)")
-    for p in transformer.parameters():
-        if p.requires_grad:
-            p.data = p.data.float()
+    result = set_peft_model_state_dict(transformer, state)  # copies into the float32 adapter weights
+    misfits = result.unexpected_keys + [k for k in result.missing_keys if "lora_" in k]
+    if misfits:
+        raise ValueError(f"{directory}: the adapter does not fit this transformer ({misfits[:3]} ...)")
 
 
 def lora_parameters_are_finite(transformer: nn.Module) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-# lavfi sources that move, so motion quality is visible.
+# lavfi sources that move, so motion quality is visible; random ones get the clip's seed so a clip is reproducible.
 CONTENTS = {
     "testsrc2": "testsrc2=size={w}x{h}:rate={fps}",
     "mandelbrot": "mandelbrot=size={w}x{h}:rate={fps}",
-    "life": "life=size={w}x{h}:rate={fps}:mold=10:ratio=0.1:death_color=#003366:life_color=#ffcc00",
-    "gradient": "gradients=size={w}x{h}:rate={fps}:speed=0.05",
+    "life": "life=size={w}x{h}:rate={fps}:mold=10:ratio=0.1:death_color=#003366:life_color=#ffcc00:seed={seed}",
+    "cellauto": "cellauto=size={w}x{h}:rate={fps}:rule=110:random_fill_ratio=0.5:seed={seed}",
 }
 
 # Demo generation models: names a team might use, each with a visible character.
@@ -22,7 +22,7 @@ DEMO_MODELS: dict[str, dict] = {
     "crisp-v2": {"noise": 0, "jitter": 0},
     "grainy-v1": {"noise": 40, "jitter": 0},
     "jittery-v1": {"noise": 0, "jitter": 3},
-    "offtopic-v1": {"noise": 8, "jitter": 1, "content": "gradient"},
+    "offtopic-v1": {"noise": 8, "jitter": 1, "content": "cellauto"},
 }
 
 
@@ -44,7 +44,7 @@ def make_clip(
     path.parent.mkdir(parents=True, exist_ok=True)
     if content not in CONTENTS:
         raise ValueError(f"unknown content {content!r}; choose from {sorted(CONTENTS)}")
-    source = CONTENTS[content].format(w=width, h=height, fps=fps)
+    source = CONTENTS[content].format(w=width, h=height, fps=fps, seed=seed)
     # A seed-dependent hue shift keeps two clips of one style distinct (different sha256, different look).
     filters = [f"hue=h={(seed * 37) % 360}"]
     if noise:

@@ -54,51 +54,34 @@ def make_tokenizer(vocab_size: int = 512) -> Qwen2Tokenizer:
     return tokenizer
 
 
-def _token_ids(tokenizer) -> dict:
+def _config(tokenizer, *, text: dict, vision: dict) -> Qwen2VLConfig:
+    """A Qwen2-VL config with the given sizes, the patch layout of Qwen2-VL and the tokenizer's special ids."""
     ids = tokenizer.convert_tokens_to_ids
-    return {
-        "vision_start_token_id": ids("<|vision_start|>"), "vision_end_token_id": ids("<|vision_end|>"),
-        "image_token_id": ids("<|image_pad|>"), "video_token_id": ids("<|video_pad|>"),
-        "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>"),
-    }
+    return Qwen2VLConfig(
+        text_config=text | {"rms_norm_eps": 1e-6, "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>")},
+        vision_config=vision | {"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        tie_word_embeddings=True,
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+    )
 
 
 def tiny_config(tokenizer) -> Qwen2VLConfig:
     """Qwen2-VL with 2 text layers of width 64 and a 2-block vision tower of width 32."""
-    special = _token_ids(tokenizer)
-    return Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-            "rms_norm_eps": 1e-6, "bos_token_id": special["bos_token_id"], "eos_token_id": special["eos_token_id"],
-        },
-        vision_config={
-            "depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2,
-            "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-        },
-        tie_word_embeddings=True,
-        **{k: v for k, v in special.items() if k not in ("bos_token_id", "eos_token_id")},
-    )
+    return _config(tokenizer, text={
+        "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+    }, vision={"depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2})
 
 
 def qwen2_vl_2b_config(tokenizer) -> Qwen2VLConfig:
     """Qwen2-VL-2B-Instruct's architecture (its config.json), with special-token ids taken from `tokenizer`."""
-    special = _token_ids(tokenizer)
-    return Qwen2VLConfig(
-        text_config={
-            "vocab_size": 151936, "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
-            "num_attention_heads": 12, "num_key_value_heads": 2, "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-            "rms_norm_eps": 1e-6, "bos_token_id": special["bos_token_id"], "eos_token_id": special["eos_token_id"],
-        },
-        vision_config={
-            "depth": 32, "embed_dim": 1280, "hidden_size": 1536, "num_heads": 16, "mlp_ratio": 4,
-            "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-        },
-        tie_word_embeddings=True,
-        **{k: v for k, v in special.items() if k not in ("bos_token_id", "eos_token_id")},
-    )
+    return _config(tokenizer, text={
+        "vocab_size": 151936, "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
+        "num_attention_heads": 12, "num_key_value_heads": 2, "max_position_embeddings": 32768,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+    }, vision={"depth": 32, "embed_dim": 1280, "hidden_size": 1536, "num_heads": 16, "mlp_ratio": 4})
 
 
 def write_preprocessor_config(path: str | Path) -> None:

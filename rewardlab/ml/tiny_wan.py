@@ -52,7 +52,9 @@ def make_tiny_wan_pipeline(seed: int = 0, num_layers: int = 2) -> WanPipeline:
         rope_max_seq_len=32,
     )
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
-    return WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler)
+    return WanPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+    )
 
 
 def make_tiny_wan(path: str | Path, *, seed: int = 0, num_layers: int = 2) -> Path:

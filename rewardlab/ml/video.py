@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -106,16 +105,25 @@ def _probe(path: Path) -> tuple[int, float]:
     return total, fps
 
 
-def _decode_frames(path: Path, wanted: set[int] | None) -> tuple[dict[int, np.ndarray], int]:
-    """Decode every frame, converting to RGB only those in `wanted` (all when None); returns them and the count."""
-    frames = {}
+def _decode_frames(path: Path, indices: list[int] | None, total: int) -> tuple[torch.Tensor | None, int]:
+    """Decode every frame, keeping frames `indices` (all when None) as RGB in a uint8 (n, H, W, 3) tensor
+    allocated once from the header's frame count `total`. Returns it and how many frames were decoded."""
+    slots = None if indices is None else {index: slot for slot, index in enumerate(indices)}
+    capacity = total if indices is None else len(indices)
+    frames = None
     count = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            if wanted is None or count in wanted:
-                frames[count] = frame.to_ndarray(format="rgb24")
+            slot = count if slots is None else slots.get(count)
+            if slot is not None and slot < capacity:
+                if frames is None:
+                    frames = torch.empty((capacity, frame.height, frame.width, 3), dtype=torch.uint8)
+                elif (frame.height, frame.width) != frames.shape[1:3]:
+                    raise VideoDecodeError(f"{path}: frame {count} is {frame.width}x{frame.height}, the first "
+                                           f"was {frames.shape[2]}x{frames.shape[1]}; sizes must not change")
+                frames.numpy()[slot] = frame.to_ndarray(format="rgb24")
             count += 1
     return frames, count
 
@@ -127,34 +135,33 @@ def decode_video(path: str | Path, *, sample_fps: float | None = 2.0, min_frames
     With `sample_fps`, frames are sampled evenly at that rate, the count even and clamped to
     [min_frames, max_frames]; with `sample_fps=None` every frame is returned. Videos shorter than
     `min_frames` frames, or that PyAV cannot read, raise VideoDecodeError naming the file.
+    The frames are channels-last in memory (a permuted view, as decoded), which saves a copy of the
+    whole video; call .contiguous() where a consumer needs the (T, 3, H, W) layout in memory.
     """
     path = Path(path)
     if not path.is_file():
         raise VideoDecodeError(f"{path}: no such video file")
     try:
         total, fps = _probe(path)
-        if sample_fps is None:
-            frames, decoded = _decode_frames(path, None)
-        else:
-            if fps <= 0:
-                raise VideoDecodeError(f"{path}: the video has no frame rate, so it cannot be sampled at {sample_fps} fps")
+        if sample_fps is not None and fps <= 0:
+            raise VideoDecodeError(f"{path}: the video has no frame rate, so it cannot be sampled at {sample_fps} fps")
 
-            def pick(count: int) -> set[int]:
-                if count < min_frames:
-                    return set()
-                n = num_sampled_frames(count, fps, sample_fps=sample_fps, min_frames=min_frames, max_frames=max_frames)
-                return set(sample_indices(count, n))
+        def pick(count: int) -> list[int] | None:
+            if sample_fps is None:
+                return None
+            if count < min_frames:
+                return []
+            n = num_sampled_frames(count, fps, sample_fps=sample_fps, min_frames=min_frames, max_frames=max_frames)
+            return sample_indices(count, n)
 
-            frames, decoded = _decode_frames(path, pick(total))
-            if decoded != total and decoded >= min_frames:
-                # The header's frame count was wrong: sample again from the true count.
-                frames, decoded = _decode_frames(path, pick(decoded))
+        frames, decoded = _decode_frames(path, pick(total), total)
+        if decoded != total:  # the header's frame count was wrong: decode again knowing the true count
+            frames, decoded = _decode_frames(path, pick(decoded), decoded)
     except av.error.FFmpegError as e:
         raise VideoDecodeError(f"{path}: cannot decode video ({e})") from e
-    if decoded < min_frames:
+    if decoded < min_frames or frames is None:
         raise VideoDecodeError(f"{path}: the video has {decoded} frames; at least {min_frames} are needed")
-    array = np.stack([frames[i] for i in sorted(frames)])  # (T, H, W, 3)
-    return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous(), fps
+    return frames.permute(0, 3, 1, 2), fps
 
 
 # --- resizing ---------------------------------------------------------------------------------------------------
@@ -181,13 +188,13 @@ def smart_resize(height: int, width: int, *, factor: int = 28, min_pixels: int =
 
 def resize_frames(frames: torch.Tensor, *, max_pixels: int = 448 * 448, min_pixels: int = VIDEO_MIN_PIXELS,
                   factor: int = 28) -> torch.Tensor:
-    """Bicubic, antialiased resize of uint8 frames (T, 3, H, W) to smart_resize's size; stays uint8 (rounded)."""
+    """Bicubic, antialiased resize of uint8 frames (T, 3, H, W) to smart_resize's size; stays uint8."""
     height, width = frames.shape[-2:]
     size = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     if size == (height, width):
         return frames
-    resized = F.interpolate(frames.float(), size=size, mode="bicubic", antialias=True, align_corners=False)
-    return resized.round_().clamp_(0, 255).to(torch.uint8)
+    # torch resizes uint8 directly (rounding and clamping), as torchvision's resize does for uint8 tensors
+    return F.interpolate(frames, size=size, mode="bicubic", antialias=True, align_corners=False)
 
 
 # --- patches ----------------------------------------------------------------------------------------------------
@@ -203,16 +210,18 @@ def patchify(frames: torch.Tensor, spec: PatchSpec = PatchSpec()) -> tuple[torch
     num_frames, channels, height, width = frames.shape
     if height % (p * m) or width % (p * m):
         raise ValueError(f"frame size {height}x{width} is not a multiple of {p * m}; resize_frames first")
-    mean = torch.tensor(spec.image_mean).view(1, channels, 1, 1)
-    std = torch.tensor(spec.image_std).view(1, channels, 1, 1)
-    pixels = (frames.float() / 255.0 - mean) / std
     if pad := -num_frames % tp:  # repeat the last frame to fill the last temporal patch
-        pixels = torch.cat([pixels, pixels[-1:].expand(pad, -1, -1, -1)])
+        frames = torch.cat([frames, frames[-1:].expand(pad, -1, -1, -1)])
         num_frames += pad
     grid_t, grid_h, grid_w = num_frames // tp, height // p, width // p
-    patches = pixels.view(grid_t, tp, channels, grid_h // m, m, p, grid_w // m, m, p)
+    # rearrange the bytes first, then convert and normalise once in place: (x / 255 - mean) / std = x * a - b
+    patches = frames.reshape(grid_t, tp, channels, grid_h // m, m, p, grid_w // m, m, p)
     patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # (t, hb, wb, hm, wm, C, tp, py, px)
-    flat = patches.reshape(grid_t * grid_h * grid_w, channels * tp * p * p)
+    flat = patches.reshape(grid_t * grid_h * grid_w, channels, tp * p * p).float()
+    std = torch.tensor(spec.image_std).view(1, channels, 1)
+    mean = torch.tensor(spec.image_mean).view(1, channels, 1)
+    flat.mul_(1 / (255 * std)).sub_(mean / std)
+    flat = flat.view(grid_t * grid_h * grid_w, channels * tp * p * p)
     return flat, torch.tensor([grid_t, grid_h, grid_w])
 
 

@@ -29,6 +29,8 @@ class VideoSizeError(ValueError):
 
 
 class FlowPipeline(Protocol):
+    """What an adapter provides; it is built by ``Adapter.from_pretrained(path, device=..., dtype=...)``."""
+
     pipe: object  # the diffusers pipeline (``load_lora_weights``, ``save_lora_weights`` live on its class)
     transformer: nn.Module
     model_id: str  # fingerprint of the VAE + text encoder: the latent cache's key
@@ -95,4 +97,4 @@ def load_flow_pipeline(path: str | Path, *, device: str = "auto", dtype: str = "
         )
     module_name, adapter_name = _ADAPTERS[class_name].split(":")
     adapter = getattr(importlib.import_module(module_name), adapter_name)
-    return adapter(Path(path), device=resolve_device(device), dtype=dtype)
+    return adapter.from_pretrained(Path(path), device=resolve_device(device), dtype=dtype)

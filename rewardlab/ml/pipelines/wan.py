@@ -34,20 +34,26 @@ class WanFlowPipeline:
     lora_target_modules = ["to_q", "to_k", "to_v", "to_out.0"]
     max_sequence_length = 512  # WanPipeline.__call__ pads prompts to this; training must see the same padding
 
-    def __init__(self, path: Path, *, device: torch.device, dtype: str = "auto"):
+    def __init__(self, pipe: WanPipeline, *, device: torch.device, model_id: str):
+        self.pipe = pipe
         self.device = device
-        self.dtype = resolve_dtype(dtype, device)
-        # Wan's VAE is numerically fragile in half precision; upstream runs it in float32 too.
-        self.pipe = WanPipeline.from_pretrained(path, dtype={"vae": torch.float32, "default": self.dtype})
-        self.transformer = self.pipe.transformer.to(device)
-        self.scheduler = self.pipe.scheduler
-        self.model_id = component_fingerprint(path, ["vae", "text_encoder", "tokenizer"])
-        vae_config = self.pipe.vae.config
+        self.transformer = pipe.transformer.to(device)
+        self.dtype = self.transformer.dtype
+        self.scheduler = pipe.scheduler
+        self.model_id = model_id
+        vae_config = pipe.vae.config
         self.latents_mean = torch.tensor(vae_config.latents_mean).view(-1, 1, 1, 1)
         self.latents_std = torch.tensor(vae_config.latents_std).view(-1, 1, 1, 1)
-        self.frame_multiple = self.pipe.vae_scale_factor_temporal
-        self.pixel_multiple = self.pipe.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
+        self.frame_multiple = pipe.vae_scale_factor_temporal
+        self.pixel_multiple = pipe.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
         self.num_train_timesteps = self.scheduler.config.num_train_timesteps
+
+    @classmethod
+    def from_pretrained(cls, path: Path, *, device: torch.device, dtype: str = "auto") -> WanFlowPipeline:
+        torch_dtype = resolve_dtype(dtype, device)
+        # Wan's VAE is numerically fragile in half precision; upstream runs it in float32 too.
+        pipe = WanPipeline.from_pretrained(path, dtype={"vae": torch.float32, "default": torch_dtype})
+        return cls(pipe, device=device, model_id=component_fingerprint(path, ["vae", "text_encoder", "tokenizer"]))
 
     @contextmanager
     def _on_device(self, module: nn.Module):
@@ -99,7 +105,7 @@ class WanFlowPipeline:
             [prompt_clean(p) for p in prompts], truncation=True, max_length=self.max_sequence_length,
             add_special_tokens=True,
         ).input_ids
-        return [emb[: len(tokens)].float().cpu() for emb, tokens in zip(padded, ids)]
+        return [emb[: len(tokens)].float().cpu() for emb, tokens in zip(padded, ids, strict=True)]
 
     def text_batch(self, embeds: list[torch.Tensor]) -> torch.Tensor:
         """Zero-pad to ``max_sequence_length`` exactly as ``WanPipeline`` does -> (B, 512, D) on the device."""
@@ -126,10 +132,10 @@ class WanFlowPipeline:
         backbone = WanTransformer3DModel.from_config(self.transformer.config, num_layers=num_blocks)
         missing, _ = backbone.load_state_dict(self.transformer.state_dict(), strict=False)
         assert not missing, f"backbone weights not in the base transformer: {missing}"
-        return backbone.to(self.device, torch.float32)
+        return backbone.to(self.device)  # float32: it trains
 
     def load_reward_backbone(self, path: Path) -> nn.Module:
-        backbone = WanTransformer3DModel.from_pretrained(path).to(self.device, torch.float32)
+        backbone = WanTransformer3DModel.from_pretrained(path).to(self.device)
         for key in ("in_channels", "text_dim", "patch_size"):
             if backbone.config[key] != self.transformer.config[key]:
                 raise ValueError(
@@ -141,7 +147,7 @@ class WanFlowPipeline:
     def reward_features(
         self, backbone: nn.Module, x_t: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The start of ``WanTransformer3DModel.forward`` through its blocks: tokens (B, N, D) and t-embedding (B, D)."""
+        """``WanTransformer3DModel.forward`` up to the end of its blocks: tokens (B, N, D), t-embedding (B, D)."""
         dtype = next(backbone.parameters()).dtype
         x_t = x_t.to(self.device, dtype)
         rotary_emb = backbone.rope(x_t)

@@ -1,0 +1,125 @@
+"""The annotator's API: lease the next pair, submit or skip it, stream its media, see progress."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.media_response import storage_file_response
+from annotation.permissions import project_for
+from annotation.selectors.queue import (
+    annotator_progress,
+    assignment_for,
+    assignment_media_key,
+    assignment_payload,
+)
+from annotation.services.assignment import assignment_next, assignment_skip, assignment_submit, to_shown
+
+ANNOTATING_ROLES = ("annotator", "manager")
+
+
+def validated(serializer_class: type[serializers.Serializer], data) -> dict:
+    """The input checked by the endpoint's serializer (400 with the fields named otherwise)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class SideMediaSerializer(serializers.Serializer):
+    video = serializers.CharField()
+    poster = serializers.CharField(allow_null=True)
+
+
+class ShownDimensionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField()
+
+
+class LeaseOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+    prompt = serializers.CharField()
+    left = SideMediaSerializer()
+    right = SideMediaSerializer()
+    frame_step_s = serializers.FloatField()
+    dimensions = ShownDimensionSerializer(many=True)
+    guidelines = serializers.CharField(allow_blank=True)
+
+
+class NextApi(APIView):
+    """Your oldest live lease in the project, else a newly leased pair; 204 when nothing is left for you."""
+
+    class InputSerializer(serializers.Serializer):
+        after = serializers.IntegerField(required=False, allow_null=True,
+                                         help_text="The assignment on screen now: get another one, to prefetch it.")
+
+    @extend_schema(request=InputSerializer, responses={200: LeaseOutput, 204: OpenApiResponse(description="Nothing left.")})
+    def post(self, request, project_id: int):
+        project = project_for(request.user, project_id, *ANNOTATING_ROLES)
+        after = validated(self.InputSerializer, request.data).get("after")
+        assignment = assignment_next(project=project, annotator=request.user, after=after)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(LeaseOutput(assignment_payload(assignment)).data)
+
+
+class SubmitApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        choices = serializers.DictField(child=serializers.CharField(), help_text='{"vq": "left"|"right"|"tie", ...}')
+        duration_ms = serializers.IntegerField(required=False, allow_null=True, help_text="Time on task, from first play.")
+        comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        assignment = serializers.IntegerField()
+        status = serializers.CharField()
+        choices = serializers.DictField(child=serializers.CharField())
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, assignment_id: int):
+        assignment = assignment_for(user=request.user, assignment_id=assignment_id)
+        judgment = assignment_submit(assignment=assignment, annotator=request.user,
+                                     **validated(self.InputSerializer, request.data))
+        shown = {key: to_shown(outcome, judgment.shown_left) for key, outcome in judgment.choices.items()}
+        return Response(self.OutputSerializer({"assignment": assignment.pk, "status": "submitted", "choices": shown}).data)
+
+
+class SkipApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        assignment = serializers.IntegerField(source="pk")
+        status = serializers.CharField()
+        reason = serializers.CharField(source="skip_reason")
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, assignment_id: int):
+        assignment = assignment_for(user=request.user, assignment_id=assignment_id)
+        assignment = assignment_skip(assignment=assignment, annotator=request.user,
+                                     **validated(self.InputSerializer, request.data))
+        return Response(self.OutputSerializer(assignment).data)
+
+
+class AssignmentMediaApi(APIView):
+    """The left or right video (or poster) of your live lease, with HTTP Range support."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("side", str, OpenApiParameter.PATH, enum=["left", "right"])],
+        responses={(200, "video/mp4"): bytes, (206, "video/mp4"): bytes, (200, "image/jpeg"): bytes},
+    )
+    def get(self, request, assignment_id: int, side: str, kind: str):
+        assignment = assignment_for(user=request.user, assignment_id=assignment_id)
+        key, content_type = assignment_media_key(assignment=assignment, user=request.user, side=side, kind=kind)
+        return storage_file_response(request, key, content_type=content_type)
+
+
+class ProgressApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        done_today = serializers.IntegerField()
+        remaining = serializers.IntegerField(help_text="Judgments the project still needs (refreshed every few seconds).")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, project_id: int):
+        project = project_for(request.user, project_id, *ANNOTATING_ROLES)
+        return Response(self.OutputSerializer(annotator_progress(project=project, annotator=request.user)).data)

@@ -1,0 +1,119 @@
+"""Videos for managers: upload, list by status, detail, and the files (Range-served)."""
+
+import mimetypes
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.media_response import storage_file_response
+from annotation.models import Video
+from annotation.permissions import project_for
+from annotation.selectors.videos import video_get, videos_for_manager
+from annotation.services.ingest import MAX_SEED, MULTIPART_SLACK, check_upload_size, video_ingest
+from annotation.storage import uploaded_file_path
+from config.errors import Conflict, InvalidInput
+
+
+class VideoOutput(serializers.ModelSerializer):
+    prompt = serializers.CharField(source="prompt.text")
+    model = serializers.CharField(source="generation_model.name")
+    file_url = serializers.SerializerMethodField()
+    poster_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Video
+        fields = ["id", "prompt", "prompt_id", "model", "seed", "source", "status", "error", "original_name",
+                  "size_bytes", "width", "height", "fps", "num_frames", "duration_s", "codec", "sha256", "meta",
+                  "file_url", "poster_url", "created_at", "updated_at"]
+
+    def _url(self, video: Video, variant: str) -> str:
+        return reverse("video-file", args=[video.project_id, video.pk]) + f"?variant={variant}"
+
+    def get_file_url(self, video: Video) -> str | None:
+        return self._url(video, "playback") if video.playback else None
+
+    def get_poster_url(self, video: Video) -> str | None:
+        return self._url(video, "poster") if video.poster else None
+
+
+class VideoListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True)  # the service explains why an empty file is no video
+        prompt = serializers.CharField()
+        model = serializers.CharField(max_length=200)
+        seed = serializers.IntegerField(required=False, allow_null=True, min_value=-MAX_SEED, max_value=MAX_SEED)
+        meta = serializers.JSONField(required=False, binary=True)
+
+    @extend_schema(
+        operation_id="project_videos_list",
+        parameters=[OpenApiParameter("status", enum=Video.Status.values),
+                    OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        responses=inline_serializer("PaginatedVideos", {
+            "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True), "results": VideoOutput(many=True)}),
+    )
+    def get(self, request, project_id: int):
+        project = project_for(request.user, project_id, "manager")
+        videos = videos_for_manager(project=project, status=request.query_params.get("status"))
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(videos, request, view=self)
+        return paginator.get_paginated_response(VideoOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="project_videos_upload",
+        request={"multipart/form-data": InputSerializer},
+        responses={201: VideoOutput, 200: VideoOutput, 413: None},
+        description="Upload one video. 201 with the new video (pending until a media worker has processed it), "
+                    "200 with the existing one when the project already has these exact bytes.",
+    )
+    def post(self, request, project_id: int):
+        project = project_for(request.user, project_id, "manager")
+        # Refuse an oversized body before the multipart parser spools it to disk.
+        check_upload_size(int(request.META.get("CONTENT_LENGTH") or 0), slack=MULTIPART_SLACK)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        upload = fields["file"]
+        check_upload_size(upload.size)
+        with uploaded_file_path(upload) as path:
+            video, created = video_ingest(project=project, path=path, prompt_text=fields["prompt"],
+                                          model_name=fields["model"], seed=fields.get("seed"), source="upload",
+                                          original_name=upload.name or "", meta=fields.get("meta"))
+        return Response(VideoOutput(video).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class VideoDetailApi(APIView):
+    @extend_schema(operation_id="project_video_detail", responses=VideoOutput)
+    def get(self, request, project_id: int, video_id: int):
+        project = project_for(request.user, project_id, "manager")
+        return Response(VideoOutput(video_get(project=project, video_id=video_id)).data)
+
+
+class VideoFileApi(APIView):
+    """A video's playback MP4, poster JPEG or original file, with HTTP Range support (managers only)."""
+
+    VARIANTS = {"playback": "video/mp4", "poster": "image/jpeg", "original": None}
+
+    @extend_schema(
+        operation_id="project_video_file",
+        parameters=[OpenApiParameter("variant", enum=list(VARIANTS), default="playback")],
+        responses={(200, "video/mp4"): bytes, (206, "video/mp4"): bytes},
+    )
+    def get(self, request, project_id: int, video_id: int):
+        project = project_for(request.user, project_id, "manager")
+        video = video_get(project=project, video_id=video_id)
+        variant = request.query_params.get("variant", "playback")
+        if variant not in self.VARIANTS:
+            raise InvalidInput(f"variant must be one of {', '.join(self.VARIANTS)}.", fields={"variant": ["invalid"]})
+        key = getattr(video, variant)
+        if not key:
+            raise Conflict(f"Video {video.pk} is {video.status}; it has no {variant} file yet.")
+        content_type = self.VARIANTS[variant] or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        return storage_file_response(request, key, content_type=content_type)

@@ -1,0 +1,427 @@
+// The annotator's page: lease a pair, play both videos in sync, answer every dimension, submit, repeat.
+//
+// Two slots of <video> elements (a left and a right each): one on screen, the other buffering the next pair,
+// leased ahead with `after`, so submit -> next shows videos at once. Elements and listeners are made once and
+// reused; a retired slot drops its src so the browser frees its buffers over a long day of work.
+(() => {
+  "use strict";
+
+  const root = document.getElementById("annotator");
+  const $ = (id) => document.getElementById(id);
+  const api = {
+    next: `/api/v1/projects/${root.dataset.project}/assignments/next/`,
+    progress: `/api/v1/projects/${root.dataset.project}/progress/`,
+    submit: (id) => `/api/v1/assignments/${id}/submit/`,
+    skip: (id) => `/api/v1/assignments/${id}/skip/`,
+  };
+  const CHOICES = ["left", "tie", "right"]; // keys 1, 2, 3
+  const CHOICE_LABELS = { left: "Left better", tie: "Tie", right: "Right better" };
+  const SIDES = ["left", "right"];
+  const DRIFT_S = 0.08; // re-align the follower when it strays further than this
+  const STALE_MS = 5000; // a buffered lease this close to expiry is not shown
+
+  const screens = Object.fromEntries(SIDES.map((side) => [side, root.querySelector(`.player[data-side="${side}"] .screen`)]));
+  const slots = [0, 1].map((i) => ({ left: screens.left.children[i], right: screens.right.children[i], lease: null }));
+  let current = slots[0];
+  let standby = slots[1];
+
+  const state = { answers: {}, focus: 0, firstPlayAt: null, shownAt: 0, playing: false, busy: false, rate: 1, raf: 0 };
+
+  // ---- server ------------------------------------------------------------------------------------------------
+
+  async function call(method, url, body) {
+    const response = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": root.dataset.csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    if (response.status !== 204) {
+      try { data = await response.json(); } catch (_) { data = null; }
+    }
+    return { status: response.status, data };
+  }
+
+  const errorText = (data, fallback) => (data && data.error && data.error.message) || fallback;
+
+  async function refreshProgress() {
+    try {
+      const { status, data } = await call("GET", api.progress);
+      if (status === 200) {
+        $("done-today").textContent = data.done_today;
+        $("remaining").textContent = data.remaining;
+      }
+    } catch (_) { /* progress is a nicety; the next refresh will do */ }
+  }
+
+  // ---- slots -------------------------------------------------------------------------------------------------
+
+  function load(slot, lease) {
+    slot.lease = lease;
+    for (const side of SIDES) {
+      const video = slot[side];
+      if (lease[side].poster) video.poster = lease[side].poster; else video.removeAttribute("poster");
+      video.src = lease[side].video;
+      video.defaultPlaybackRate = video.playbackRate = state.rate;
+    }
+  }
+
+  function unload(slot) {
+    slot.lease = null;
+    for (const side of SIDES) {
+      const video = slot[side];
+      video.pause();
+      video.removeAttribute("src");
+      video.removeAttribute("poster");
+      video.load(); // drops the media resource and its buffers
+    }
+  }
+
+  const leaseLeftMs = (lease) => Date.parse(lease.expires_at) - Date.now();
+
+  async function prefetch() {
+    const forId = current.lease && current.lease.id;
+    if (!forId || standby.lease) return;
+    try {
+      const { status, data } = await call("POST", api.next, { after: forId });
+      // Ignore an answer that arrives after the page moved on; the server will hand that lease out again.
+      if (status === 200 && current.lease && current.lease.id === forId && !standby.lease && data.id !== forId) {
+        load(standby, data);
+      }
+    } catch (_) { /* no prefetch: the next pair loads on demand */ }
+  }
+
+  async function fetchNext() {
+    const { status, data } = await call("POST", api.next, {});
+    if (status === 200) return data;
+    if (status === 204) return null;
+    throw new Error(errorText(data, `The server answered ${status}.`));
+  }
+
+  // ---- presenting a pair -------------------------------------------------------------------------------------
+
+  function buildDimensions(dimensions) {
+    const list = $("dimensions");
+    const keys = dimensions.map((d) => d.key).join(",");
+    if (list.dataset.keys === keys) return;
+    list.dataset.keys = keys;
+    list.replaceChildren(...dimensions.map((dim, index) => {
+      const item = document.createElement("li");
+      item.className = "dim";
+      item.dataset.key = dim.key;
+      const head = document.createElement("div");
+      head.className = "dim-head";
+      const label = document.createElement("strong");
+      label.textContent = dim.label;
+      const description = document.createElement("span");
+      description.className = "muted";
+      description.textContent = dim.description;
+      head.append(label, description);
+      const group = document.createElement("div");
+      group.className = "choice";
+      group.setAttribute("role", "radiogroup");
+      group.setAttribute("aria-label", dim.label);
+      for (const [n, choice] of CHOICES.entries()) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.choice = choice;
+        button.setAttribute("role", "radio");
+        button.setAttribute("aria-checked", "false");
+        const key = document.createElement("kbd");
+        key.textContent = String(n + 1);
+        button.append(key, ` ${CHOICE_LABELS[choice]}`);
+        button.addEventListener("click", () => { button.blur(); choose(index, choice); });
+        group.append(button);
+      }
+      item.append(head, group);
+      item.addEventListener("click", (e) => { if (!e.target.closest("button")) setFocus(index); });
+      return item;
+    }));
+  }
+
+  function present() {
+    const lease = current.lease;
+    for (const slot of slots) {
+      for (const side of SIDES) {
+        slot[side].classList.toggle("active", slot === current);
+        slot[side].classList.toggle("standby", slot !== current);
+      }
+    }
+    standby.left.pause();
+    standby.right.pause();
+    $("prompt").textContent = lease.prompt;
+    $("guidelines").textContent = lease.guidelines || "No guidelines for this project yet.";
+    buildDimensions(lease.dimensions);
+    Object.assign(state, { answers: {}, focus: 0, firstPlayAt: null, shownAt: performance.now(), playing: false });
+    $("comment").value = "";
+    root.classList.remove("is-loading", "is-empty");
+    $("empty").hidden = true;
+    renderAnswers();
+    renderTransport();
+  }
+
+  function showEmpty() {
+    unload(current);
+    unload(standby);
+    root.classList.remove("is-loading");
+    root.classList.add("is-empty");
+    $("empty").hidden = false;
+    $("lease-clock").hidden = true;
+  }
+
+  async function start() {
+    root.classList.add("is-loading");
+    try {
+      const lease = await fetchNext();
+      if (lease) {
+        load(current, lease);
+        present();
+        prefetch();
+      } else {
+        showEmpty();
+      }
+    } catch (error) {
+      say(`${error.message} Reload the page to try again.`, true);
+    }
+    refreshProgress();
+  }
+
+  async function advance() {
+    pause();
+    unload(current);
+    [current, standby] = [standby, current];
+    if (current.lease && leaseLeftMs(current.lease) > STALE_MS) {
+      present();
+      prefetch();
+      refreshProgress();
+      return;
+    }
+    unload(current);
+    await start();
+  }
+
+  // ---- answers -----------------------------------------------------------------------------------------------
+
+  const dimensionItems = () => [...$("dimensions").children];
+  const complete = () => dimensionItems().every((item) => state.answers[item.dataset.key]);
+
+  function renderAnswers() {
+    dimensionItems().forEach((item, index) => {
+      item.classList.toggle("focus", index === state.focus);
+      item.classList.toggle("done", Boolean(state.answers[item.dataset.key]));
+      for (const button of item.querySelectorAll("button[data-choice]")) {
+        button.setAttribute("aria-checked", String(state.answers[item.dataset.key] === button.dataset.choice));
+      }
+    });
+    $("submit").disabled = state.busy || !complete();
+  }
+
+  function setFocus(index) {
+    const count = dimensionItems().length;
+    state.focus = Math.max(0, Math.min(count - 1, index));
+    renderAnswers();
+  }
+
+  function choose(index, choice) {
+    const item = dimensionItems()[index];
+    if (!item) return;
+    state.answers[item.dataset.key] = choice;
+    // On to the next unanswered dimension, so 1/2/3 four times answers the whole form.
+    const items = dimensionItems();
+    const nextOpen = items.findIndex((it, i) => i > index && !state.answers[it.dataset.key]);
+    state.focus = nextOpen >= 0 ? nextOpen : index;
+    renderAnswers();
+  }
+
+  function say(text, isError = false) {
+    const message = $("message");
+    message.textContent = text;
+    message.classList.toggle("error", isError);
+  }
+
+  async function finish(kind) {
+    const lease = current.lease;
+    if (state.busy || !lease || (kind === "submit" && !complete())) return;
+    state.busy = true;
+    renderAnswers();
+    const body = kind === "submit"
+      ? {
+        choices: { ...state.answers },
+        duration_ms: Math.round(performance.now() - (state.firstPlayAt ?? state.shownAt)),
+        comment: $("comment").value.trim(),
+      }
+      : { reason: $("skip-reason").value };
+    try {
+      const { status, data } = await call("POST", api[kind](lease.id), body);
+      state.busy = false;
+      if (status === 200) {
+        say(kind === "submit" ? "Saved." : "Skipped.");
+        await advance();
+      } else if ([403, 404, 409].includes(status)) {
+        say(errorText(data, "This pair is no longer yours."), true);
+        await advance();
+      } else {
+        say(errorText(data, `The server answered ${status}; press Enter to try again.`), true);
+        renderAnswers();
+      }
+    } catch (_) {
+      // Submitting again is safe: the server answers a repeated submit with the first result.
+      state.busy = false;
+      say("No connection to the server; press Enter to try again.", true);
+      renderAnswers();
+    }
+  }
+
+  // ---- synced playback ---------------------------------------------------------------------------------------
+
+  const videos = () => [current.left, current.right];
+  // The longer video drives the clock; the shorter holds its last frame until both loop.
+  const master = () => ((current.right.duration || 0) > (current.left.duration || 0) ? current.right : current.left);
+  const follower = () => (master() === current.left ? current.right : current.left);
+  const length = () => Math.max(current.left.duration || 0, current.right.duration || 0);
+
+  function seek(time) {
+    for (const video of videos()) {
+      if (video.readyState > 0) video.currentTime = Math.max(0, Math.min(time, video.duration - 0.001));
+    }
+    renderTransport();
+  }
+
+  function play() {
+    if (!current.lease) return;
+    if (master().ended || master().currentTime >= length() - 0.01) seek(0);
+    state.playing = true;
+    if (state.firstPlayAt === null) state.firstPlayAt = performance.now();
+    for (const video of videos()) video.play().catch(() => {});
+    cancelAnimationFrame(state.raf);
+    state.raf = requestAnimationFrame(tick);
+    renderTransport();
+  }
+
+  function pause() {
+    state.playing = false;
+    cancelAnimationFrame(state.raf);
+    for (const video of videos()) video.pause();
+    renderTransport();
+  }
+
+  function tick() {
+    const lead = master();
+    const other = follower();
+    if (!other.ended && other.duration > lead.currentTime && Math.abs(other.currentTime - lead.currentTime) > DRIFT_S) {
+      other.currentTime = lead.currentTime;
+    }
+    renderTransport();
+    if (state.playing) state.raf = requestAnimationFrame(tick);
+  }
+
+  function step(direction) {
+    pause();
+    const frame = (current.lease && current.lease.frame_step_s) || 1 / 30;
+    seek(master().currentTime + direction * frame);
+  }
+
+  function setRate(rate) {
+    state.rate = rate;
+    for (const slot of slots) for (const side of SIDES) slot[side].defaultPlaybackRate = slot[side].playbackRate = rate;
+    for (const button of root.querySelectorAll("[data-rate]")) button.classList.toggle("on", Number(button.dataset.rate) === rate);
+  }
+
+  function enlarge(side) {
+    const stage = $("stage");
+    stage.dataset.enlarged = stage.dataset.enlarged === side ? "" : side;
+  }
+
+  function renderTransport() {
+    const total = length();
+    const now = master().currentTime || 0;
+    const seekBar = $("seek");
+    seekBar.max = String(total || 1);
+    seekBar.value = String(now);
+    $("clock").textContent = `${now.toFixed(1)} / ${total.toFixed(1)} s`;
+    $("play").textContent = state.playing ? "Pause" : "Play";
+  }
+
+  for (const slot of slots) {
+    for (const side of SIDES) {
+      const video = slot[side];
+      video.addEventListener("ended", () => {
+        if (slot !== current || video !== master()) return;
+        if ($("loop").checked && state.playing) { seek(0); for (const v of videos()) v.play().catch(() => {}); } else pause();
+      });
+      video.addEventListener("loadedmetadata", () => { if (slot === current) renderTransport(); });
+      video.addEventListener("waiting", () => { if (slot === current) screens[side].classList.add("buffering"); });
+      for (const ready of ["canplay", "playing", "emptied"]) {
+        video.addEventListener(ready, () => { if (slot === current) screens[side].classList.remove("buffering"); });
+      }
+      video.addEventListener("error", () => {
+        if (slot === current && video.getAttribute("src")) say("A video failed to load. Skip the pair if it does not come back.", true);
+      });
+    }
+  }
+
+  // ---- lease clock -------------------------------------------------------------------------------------------
+
+  setInterval(() => {
+    const clock = $("lease-clock");
+    if (!current.lease) { clock.hidden = true; return; }
+    const left = Math.round(leaseLeftMs(current.lease) / 1000);
+    clock.hidden = left > 120;
+    clock.textContent = `${Math.floor(Math.max(left, 0) / 60)}:${String(Math.max(left, 0) % 60).padStart(2, "0")} left on this pair`;
+    if (left <= 0 && !state.busy) {
+      say("Your time on this pair ran out and it went back to the queue; here is another.", true);
+      advance();
+    }
+  }, 1000);
+
+  // ---- controls and keys -------------------------------------------------------------------------------------
+
+  $("play").addEventListener("click", (e) => { e.currentTarget.blur(); state.playing ? pause() : play(); });
+  $("step-back").addEventListener("click", (e) => { e.currentTarget.blur(); step(-1); });
+  $("step-forward").addEventListener("click", (e) => { e.currentTarget.blur(); step(1); });
+  $("seek").addEventListener("input", (e) => { pause(); seek(Number(e.currentTarget.value)); });
+  $("seek").addEventListener("change", (e) => e.currentTarget.blur());
+  for (const button of root.querySelectorAll("[data-rate]")) {
+    button.addEventListener("click", () => { button.blur(); setRate(Number(button.dataset.rate)); });
+  }
+  for (const button of root.querySelectorAll(".enlarge")) {
+    button.addEventListener("click", () => { button.blur(); enlarge(button.dataset.side); });
+  }
+  $("submit").addEventListener("click", (e) => { e.currentTarget.blur(); finish("submit"); });
+  $("skip").addEventListener("click", (e) => { e.currentTarget.blur(); finish("skip"); });
+  $("again").addEventListener("click", () => { $("empty").hidden = true; start(); });
+
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || root.classList.contains("is-empty")) return;
+    if (e.target.matches("input, textarea, select")) {
+      if (e.key === "Escape") e.target.blur();
+      if (e.key === "Enter" && e.target.id === "comment") { e.preventDefault(); finish("submit"); }
+      return;
+    }
+    const actions = {
+      " ": () => (state.playing ? pause() : play()),
+      ArrowLeft: () => step(-1),
+      ArrowRight: () => step(1),
+      ArrowUp: () => setFocus(state.focus - 1),
+      ArrowDown: () => setFocus(state.focus + 1),
+      1: () => choose(state.focus, "left"),
+      2: () => choose(state.focus, "tie"),
+      3: () => choose(state.focus, "right"),
+      Enter: () => finish("submit"),
+      s: () => finish("skip"),
+      r: () => setRate(state.rate === 1 ? 0.5 : 1),
+      l: () => { $("loop").checked = !$("loop").checked; },
+      z: () => enlarge("left"),
+      x: () => enlarge("right"),
+      Escape: () => { $("stage").dataset.enlarged = ""; },
+      c: () => $("comment").focus(),
+    };
+    const action = actions[e.key.length === 1 ? e.key.toLowerCase() : e.key];
+    if (!action) return;
+    e.preventDefault();
+    action();
+  });
+
+  start();
+})();

@@ -1,0 +1,25 @@
+// Datasets page: follow queued and running versions until they finish, then reload to show their files.
+(function () {
+  const live = Array.from(document.querySelectorAll("tr[data-live]"));
+  if (!live.length) return;
+
+  async function poll() {
+    for (const row of live) {
+      const response = await fetch(`/api/v1/exports/${row.dataset.version}/`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) continue;
+      const version = await response.json();
+      if (version.status === "succeeded" || version.status === "failed") {
+        window.location.reload();
+        return;
+      }
+      row.querySelector(".status").textContent = version.status;
+      const bar = row.querySelector(".progress > span");
+      if (bar) bar.style.width = `${Math.round(version.progress * 100)}%`;
+    }
+    setTimeout(poll, 2000);
+  }
+  setTimeout(poll, 1000);
+})();

@@ -1,0 +1,288 @@
+// Runs pages: start runs through the REST API, follow progress by polling, draw loss/accuracy curves.
+"use strict";
+
+const TERMINAL = ["succeeded", "failed", "cancelled"];
+const POLL_MS = 1000;
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function api(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error((data && data.error && data.error.message) || `${response.status} ${response.statusText}`);
+    error.fields = (data && data.error && data.error.fields) || {};
+    throw error;
+  }
+  return data;
+}
+
+// --- forms --------------------------------------------------------------------------------------------------
+
+function fieldValue(el) {
+  const type = el.dataset.type || "str";
+  if (type === "bool") return el.checked;
+  const raw = el.value.trim();
+  if (raw === "") return undefined;
+  switch (type) {
+    case "int": return Number.parseInt(raw, 10);
+    case "float": return Number.parseFloat(raw);
+    case "list": return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "list-int": return raw.split(",").map((s) => Number.parseInt(s.trim(), 10)).filter((n) => !Number.isNaN(n));
+    case "lines": return raw.split("\n").map((s) => s.trim()).filter(Boolean);
+    case "dict": return JSON.parse(raw);
+    default: return raw;
+  }
+}
+
+function formBody(form) {
+  const body = {};
+  for (const el of form.elements) {
+    if (!el.name || el.disabled) continue;
+    const value = fieldValue(el);
+    if (value === undefined) continue;
+    const [group, key] = el.name.includes(".") ? el.name.split(".", 2) : [null, el.name];
+    if (group === "hp") (body.hyperparameters ||= {})[key] = value;
+    else if (group === "nrg") (body.nrg_weights ||= {})[key] = value;
+    else body[key] = value;
+  }
+  return body;
+}
+
+function showError(container, error) {
+  const box = container.querySelector("[data-role=error]");
+  // Field errors the message does not already name (the services' messages usually do).
+  const fields = Object.entries(error.fields || {}).filter(([k]) => !error.message.includes(k))
+    .map(([k, v]) => `${k}: ${[].concat(v).join(" ")}`);
+  if (box) box.textContent = [error.message, ...fields].join("\n");
+}
+
+function setupForms() {
+  for (const form of document.querySelectorAll("form.run-form")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      showError(form, { message: "" });
+      try {
+        const run = await api("POST", form.dataset.api, formBody(form));
+        if (form.dataset.after === "reload") window.location.reload();
+        else window.location.href = `/runs/${run.id}/`;
+      } catch (error) {
+        showError(form, error);
+        button.disabled = false;
+      }
+    });
+  }
+  for (const button of document.querySelectorAll("button[data-action]")) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await api("POST", button.dataset.url);
+        if (button.dataset.action === "cancel") button.textContent = "Cancelling…";
+        else window.location.reload();
+      } catch (error) {
+        const container = button.closest("section, form");
+        if (container && container.querySelector("[data-role=error]")) showError(container, error);
+        else window.alert(error.message);
+        button.disabled = false;
+      }
+    });
+  }
+  for (const select of document.querySelectorAll("[data-role=nrg-run]")) {
+    select.addEventListener("change", () => nrgSliders(select));
+    nrgSliders(select);
+  }
+}
+
+// One slider per dimension the chosen latent reward model scores: λ from -2 (away) to 2 (towards).
+function nrgSliders(select) {
+  const box = select.form.querySelector("[data-role=nrg-sliders]");
+  const option = select.selectedOptions[0];
+  const dims = option && option.dataset.dimensions ? option.dataset.dimensions.split(",").filter(Boolean) : [];
+  box.querySelectorAll("label").forEach((label) => label.remove());
+  box.hidden = dims.length === 0;
+  for (const dim of dims) {
+    const label = document.createElement("label");
+    label.innerHTML = `<span>${dim}</span><input type="range" min="-2" max="2" step="0.1" value="1" name="nrg.${dim}" data-type="float"><output>1.0</output>`;
+    const input = label.querySelector("input");
+    input.addEventListener("input", () => { label.querySelector("output").textContent = Number(input.value).toFixed(1); });
+    box.appendChild(label);
+  }
+}
+
+// --- progress -----------------------------------------------------------------------------------------------
+
+function formatEta(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  const s = Math.round(seconds);
+  if (s < 60) return `ETA ${s} s`;
+  if (s < 3600) return `ETA ${Math.floor(s / 60)} min ${s % 60} s`;
+  return `ETA ${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+function percent(fraction) {
+  return `${Math.round(100 * fraction)}%`;
+}
+
+function setField(root, name, text) {
+  const el = root.querySelector(`[data-field=${name}]`);
+  if (el && el.textContent !== text) el.textContent = text;
+  return el;
+}
+
+function setStatus(root, status) {
+  const el = setField(root, "status", status);
+  if (el) el.className = `status status-${status}`;
+}
+
+async function pollTable(table) {
+  try {
+    const page = await api("GET", table.dataset.poll);
+    let active = false;
+    for (const run of page.results) {
+      const row = table.querySelector(`tr[data-run-id="${run.id}"]`);
+      if (!row) continue;
+      setStatus(row, run.status);
+      row.querySelector("[data-field=bar]").style.width = percent(run.progress);
+      setField(row, "text", `${percent(run.progress)}${run.phase ? ` · ${run.phase} ${run.step}/${run.total_steps}` : ""}`);
+      active ||= !TERMINAL.includes(run.status);
+    }
+    setTimeout(() => pollTable(table), active ? POLL_MS * 2 : POLL_MS * 10);
+  } catch (error) {
+    setTimeout(() => pollTable(table), POLL_MS * 10);
+  }
+}
+
+// --- charts ---------------------------------------------------------------------------------------------------
+
+const COLORS = ["#5b8cff", "#3fb67a", "#e5a54b", "#e5534b", "#b07cff", "#4bc7e5", "#e54bb0", "#9aa1ad"];
+
+class LineChart {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.series = new Map(); // name -> [[x, y], ...]
+  }
+
+  add(name, x, y) {
+    if (typeof y !== "number" || !Number.isFinite(y)) return;
+    if (!this.series.has(name)) this.series.set(name, []);
+    const points = this.series.get(name);
+    while (points.length && points[points.length - 1][0] >= x) points.pop(); // a resumed run replays steps
+    points.push([x, y]);
+  }
+
+  draw() {
+    const ctx = this.canvas.getContext("2d");
+    const { width, height } = this.canvas;
+    const pad = { left: 52, right: 12, top: 12, bottom: 40 };
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = "12px system-ui, sans-serif";
+    const all = [...this.series.values()].flat();
+    if (!all.length) {
+      ctx.fillStyle = "#9aa1ad";
+      ctx.fillText("No points yet", pad.left, height / 2);
+      return;
+    }
+    let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
+    let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
+    if (x0 === x1) { x0 -= 1; x1 += 1; }
+    if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+    const sx = (x) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
+    const sy = (y) => height - pad.bottom - ((y - y0) / (y1 - y0)) * (height - pad.top - pad.bottom);
+
+    ctx.strokeStyle = "#262a33";
+    ctx.fillStyle = "#9aa1ad";
+    const decimals = Math.max(0, Math.min(6, 2 - Math.floor(Math.log10(y1 - y0))));
+    for (let i = 0; i <= 4; i += 1) {
+      const y = y0 + ((y1 - y0) * i) / 4;
+      ctx.beginPath(); ctx.moveTo(pad.left, sy(y)); ctx.lineTo(width - pad.right, sy(y)); ctx.stroke();
+      ctx.fillText(y.toFixed(decimals), 4, sy(y) + 4);
+    }
+    const xTicks = [...new Set([0, 1, 2, 3, 4].map((i) => Math.round(x0 + ((x1 - x0) * i) / 4)))];
+    for (const x of xTicks) ctx.fillText(String(x), sx(x) - 8, height - pad.bottom + 16);
+    let legendX = pad.left;
+    [...this.series.entries()].forEach(([name, points], i) => {
+      ctx.strokeStyle = ctx.fillStyle = COLORS[i % COLORS.length];
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      points.forEach(([x, y], j) => (j ? ctx.lineTo(sx(x), sy(y)) : ctx.moveTo(sx(x), sy(y))));
+      ctx.stroke();
+      if (points.length === 1) ctx.fillRect(sx(points[0][0]) - 2, sy(points[0][1]) - 2, 4, 4);
+      ctx.fillRect(legendX, height - 14, 10, 3);
+      ctx.fillText(name, legendX + 14, height - 9);
+      legendX += 24 + ctx.measureText(name).width;
+    });
+    ctx.lineWidth = 1;
+  }
+}
+
+// Which logged values go on which chart: losses on one, accuracies (per dimension) on the other.
+function chartValues(values) {
+  const loss = {};
+  const acc = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (key === "acc" && value && typeof value === "object") {
+      for (const [dim, v] of Object.entries(value)) acc[dim] = v;
+    } else if (key.includes("loss")) loss[key] = value;
+    else if (key === "accuracy" || key === "implicit_acc") acc[key] = value;
+  }
+  return { loss, acc };
+}
+
+async function followRun(root) {
+  const canvas = (id) => (document.getElementById(id) ? new LineChart(document.getElementById(id)) : null);
+  const charts = { loss: canvas("chart-loss"), acc: canvas("chart-acc") };  // training runs only
+  const startedTerminal = TERMINAL.includes(root.dataset.status);
+  let after = 0;
+  const poll = async () => {
+    let state;
+    try {
+      state = await api("GET", `${root.dataset.progressUrl}?after=${after}`);
+    } catch (error) {
+      setTimeout(poll, POLL_MS * 5);
+      return;
+    }
+    for (const point of state.metrics) {
+      after = point.id;
+      const { loss, acc } = chartValues(point.values);
+      for (const [name, y] of Object.entries(loss)) charts.loss?.add(name, point.step, y);
+      for (const [name, y] of Object.entries(acc)) charts.acc?.add(name, point.step, y);
+    }
+    charts.loss?.draw();
+    charts.acc?.draw();
+    setStatus(root, state.status);
+    root.querySelector("[data-field=bar]").style.width = percent(state.progress);
+    setField(root, "percent", percent(state.progress));
+    setField(root, "detail", state.phase ? `${state.phase} step ${state.step} of ${state.total_steps}` : "");
+    const eta = TERMINAL.includes(state.status) ? "" : formatEta(state.eta_seconds);
+    setField(root, "eta", eta && `· ${eta}`);
+    setField(root, "attempts", `${state.attempts} of ${state.max_attempts}`);
+    setField(root, "worker", `${state.worker_host || "—"} · ${state.device || "—"}`);
+    setField(root, "log", state.log_tail);
+    if (state.error) {
+      setField(root, "error", state.error);
+      root.querySelector("[data-role=error-box]").hidden = false;
+    }
+    if (state.more_metrics) poll();
+    else if (!TERMINAL.includes(state.status)) setTimeout(poll, POLL_MS);
+    else if (!startedTerminal) window.location.reload(); // show the outputs the server renders
+  };
+  poll();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupForms();
+  const table = document.getElementById("runs-table");
+  if (table) pollTable(table);
+  const run = document.getElementById("run");
+  if (run) followRun(run);
+});

@@ -1,0 +1,99 @@
+"""/runs/: admins start reward, evaluation, alignment and generation runs, watch them live, compare evaluations,
+promote a reward model and send generated videos to a project.
+
+The pages read through rewardlab.selectors; every action goes through the staff-only REST API from
+frontend/static/frontend/runs.js, so the pages, the API and the CLI start runs the same way.
+"""
+
+import json
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+
+from annotation.media_response import ranged_file_response
+from annotation.models import Project
+from annotation.services.pairing import STRATEGIES
+from rewardlab import base_models, selectors
+from rewardlab import hyperparameters as hp
+from rewardlab.models import AlignmentRun, RewardEval, Run
+
+FORM_PARAMS = {"reward": hp.REWARD_TRAIN, "alignment": hp.ALIGNMENT, "generation": hp.GENERATION}
+
+
+def staff_required(view):
+    """Anonymous users go to the login page; signed-in people who are not admins get 403."""
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied("Runs are for admins (staff users).")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _form_params(params: tuple[hp.Param, ...]) -> list[hp.Param]:
+    return [p for p in params if p.on_form]
+
+
+@staff_required
+def runs_home(request):
+    project_id = int(request.GET["project"]) if request.GET.get("project", "").isdigit() else None
+    succeeded = selectors.runs_list(project_id=project_id, status=Run.Status.SUCCEEDED)
+    context = {
+        "runs": selectors.runs_list(project_id=project_id)[:100],
+        "projects": Project.objects.order_by("name"),
+        "project_id": project_id,
+        "versions": selectors.trainable_versions(project_id),
+        "reward_bases": base_models.available("reward"),
+        "generator_bases": base_models.available("generator"),
+        "reward_models": selectors.reward_models(project_id=project_id),
+        "adapter_runs": AlignmentRun.objects.filter(pk__in=succeeded.values("pk"), method__in=["flow_dpo", "flow_rwr"]),
+        "nrg_runs": AlignmentRun.objects.filter(pk__in=succeeded.values("pk"), method="flow_nrg"),
+        "methods": AlignmentRun.Method.choices,
+        "params": {name: _form_params(params) for name, params in FORM_PARAMS.items()},
+    }
+    return render(request, "frontend/runs.html", context)
+
+
+@staff_required
+def run_detail(request, run_id: int):
+    run = selectors.run_typed(get_object_or_404(Run, pk=run_id))
+    context = {"run": run, "projects": Project.objects.order_by("name"), "strategies": sorted(STRATEGIES),
+               "config_json": json.dumps(run.config, indent=2, sort_keys=True)}
+    if run.kind == Run.Kind.REWARD_TRAIN:
+        model = selectors.reward_models().filter(source_run=run).first()
+        context["reward_model"] = model
+        context["comparison"] = selectors.evaluation_table(list(model.evaluations.all())) if model else None
+    elif run.kind == Run.Kind.REWARD_EVAL:
+        context["comparison"] = selectors.evaluation_table([run])
+    elif run.kind == Run.Kind.GENERATION:
+        context["videos"] = selectors.generation_videos(run)
+    return render(request, "frontend/runs_detail.html", context)
+
+
+@staff_required
+def evaluations_compare(request):
+    """Evaluations side by side: all of a project's (or those named with ?ids=1,2,3)."""
+    evaluations = RewardEval.objects.filter(status=Run.Status.SUCCEEDED).select_related("reward_model", "dataset_version")
+    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit()]
+    if ids:
+        evaluations = evaluations.filter(pk__in=ids)
+    if request.GET.get("project", "").isdigit():
+        evaluations = evaluations.filter(project_id=request.GET["project"])
+    table = selectors.evaluation_table(list(evaluations.order_by("-created_at")[:50]))
+    return render(request, "frontend/runs_compare.html", {"table": table, "projects": Project.objects.order_by("name")})
+
+
+@staff_required
+def run_file(request, run_id: int, path: str):
+    """A file a run wrote (a generated video), streamed with Range support for the video player."""
+    run = get_object_or_404(Run, pk=run_id)
+    found = selectors.run_output_path(run, path)
+    if found is None:
+        raise Http404("No such file in this run's output.")
+    return ranged_file_response(request, found)

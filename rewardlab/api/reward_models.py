@@ -1,0 +1,103 @@
+"""Registered reward models (staff only): list, promote to the project's model, score a video; sending a
+generation to a project; and human–model agreement for a project's managers."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import storage
+from annotation.models import Project, Video
+from annotation.permissions import project_for
+from rewardlab import selectors
+from rewardlab.api import serializers as out
+from rewardlab.api.runs import StaffApi, list_filters
+from rewardlab.models import Generation, RewardModel
+from rewardlab.services import reward_models, rounds, scoring
+
+
+class RewardModelListApi(StaffApi):
+    @extend_schema(parameters=[OpenApiParameter("project", int)], responses=out.RewardModelOutput(many=True))
+    def get(self, request):
+        models = selectors.reward_models(project_id=list_filters(request).get("project"))
+        return Response(out.RewardModelOutput(models.prefetch_related("evaluations"), many=True).data)
+
+
+class RewardModelPromoteApi(StaffApi):
+    @extend_schema(request=None, responses=out.RewardModelOutput)
+    def post(self, request, model_id: int):
+        model = reward_models.reward_model_promote(reward_model=get_object_or_404(RewardModel, pk=model_id),
+                                                   promoted_by=request.user)
+        return Response(out.RewardModelOutput(model).data)
+
+
+class RewardModelScoreApi(StaffApi):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        video_id = serializers.IntegerField(required=False, help_text="A ready video of the model's project (its prompt is used).")
+        prompt = serializers.CharField(required=False, allow_blank=True, help_text="With file: the video's text prompt.")
+        file = serializers.FileField(required=False, help_text="A video file to score (multipart).")
+
+        def validate(self, attrs):
+            if bool(attrs.get("video_id")) == bool(attrs.get("file")):
+                raise serializers.ValidationError({"video_id": ["Give video_id, or file with prompt."]})
+            if attrs.get("file") and not attrs.get("prompt", "").strip():
+                raise serializers.ValidationError({"prompt": ["The prompt the video was generated from."]})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        reward_model = serializers.IntegerField()
+        scores = serializers.DictField(child=serializers.FloatField(), help_text="Per dimension and overall (z-scores).")
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, model_id: int):
+        model = get_object_or_404(RewardModel, pk=model_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if v.get("video_id"):
+            scores = scoring.score_video(reward_model=model, video=get_object_or_404(Video.objects.select_related("prompt"), pk=v["video_id"]))
+        else:
+            with storage.uploaded_file_path(v["file"]) as path:
+                scores = scoring.score_file(reward_model=model, prompt=v["prompt"], path=path)
+        return Response(self.OutputSerializer({"reward_model": model.pk, "scores": scores}).data)
+
+
+class GenerationSendApi(StaffApi):
+    class InputSerializer(serializers.Serializer):
+        project = serializers.IntegerField(required=False, help_text="Default: the generation's project.")
+        strategy = serializers.CharField(required=False, default="all", help_text="Pair strategy for the new videos.")
+        per_prompt = serializers.IntegerField(required=False, min_value=1, help_text="Pairs per prompt (random, balanced, uncertainty).")
+
+    @extend_schema(request=InputSerializer, responses={202: out.GenerationOutput})
+    def post(self, request, run_id: int):
+        generation = get_object_or_404(Generation, pk=run_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = get_object_or_404(Project, pk=data.validated_data.get("project", generation.project_id))
+        generation = rounds.generation_send(generation=generation, project=project, sent_by=request.user,
+                                            strategy=data.validated_data["strategy"], per_prompt=data.validated_data.get("per_prompt"))
+        return Response(out.GenerationOutput(generation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AgreementApi(APIView):
+    """For the project's managers (not staff only): how the project's reward model agrees with people."""
+
+    class OutputSerializer(serializers.Serializer):
+        reward_model = serializers.IntegerField(source="reward_model.pk")
+        pairs_with_judgments = serializers.IntegerField()
+        pairs_scored = serializers.IntegerField()
+        unscored_videos = serializers.IntegerField()
+        dimensions = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(responses={200: OutputSerializer, 204: None})
+    def get(self, request, project_id: int):
+        project = project_for(request.user, project_id, "manager")
+        agreement = selectors.human_model_agreement(project)
+        if agreement is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(self.OutputSerializer(agreement).data)
+

@@ -1,0 +1,54 @@
+"""Base models: the weights runs start from, folders under BASE_MODELS_ROOT (a read-only volume on GPU machines).
+
+A Qwen2-VL folder (``config.json`` of a ``qwen*vl`` model) is a reward base; a diffusers pipeline folder
+(``model_index.json``) is a generator.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from config.errors import InvalidInput
+from rewardlab import conf
+
+
+def base_model_kind(path: Path) -> str | None:
+    """"reward" for a Qwen2-VL folder, "generator" for a diffusers pipeline, None for anything else."""
+    if (path / "model_index.json").is_file():
+        return "generator"
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            model_type = json.loads(config.read_text()).get("model_type", "")
+        except ValueError:
+            return None
+        return "reward" if "qwen" in model_type and "vl" in model_type else None
+    return None
+
+
+def check_base_model(path: str, *, kind: str, field: str = "base_model_path") -> str:
+    """An existing base model folder of the right kind under BASE_MODELS_ROOT; returns its resolved path."""
+    root = conf.base_models_root().resolve()
+    candidate = Path(path)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise InvalidInput(f"Base models must be under {root} (BASE_MODELS_ROOT); {path!r} is not.", fields={field: ["outside BASE_MODELS_ROOT"]})
+    found = base_model_kind(resolved) if resolved.is_dir() else None
+    if found != kind:
+        wanted = "a Qwen2-VL model folder (config.json)" if kind == "reward" else "a diffusers pipeline folder (model_index.json)"
+        raise InvalidInput(f"{resolved} is not {wanted}. Put the weights under {root} and pick them from the list.",
+                           fields={field: [f"not a {kind} base model"]})
+    return str(resolved)
+
+
+def available(kind: str) -> list[str]:
+    """Folders under BASE_MODELS_ROOT (two levels deep: ``org/name`` like the hub) holding a ``kind`` model."""
+    root = conf.base_models_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for candidate in sorted([*root.glob("*"), *root.glob("*/*")]):
+        if candidate.is_dir() and base_model_kind(candidate) == kind:
+            found.append(str(candidate))
+    return found

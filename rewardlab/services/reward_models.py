@@ -1,0 +1,35 @@
+"""The project's reward model: promote a registered checkpoint, and have it score the project's videos."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from rewardlab.models import RewardModel
+from rewardlab.selectors import unscored_videos
+from rewardlab.services.submit import score_run_create
+
+
+@transaction.atomic
+def reward_model_promote(*, reward_model: RewardModel, promoted_by: AbstractBaseUser) -> RewardModel:
+    """Make this checkpoint the project's reward model (the previous one steps down) and queue scoring of the
+    project's videos, which the uncertainty pair strategy and the quality page's agreement read."""
+    RewardModel.objects.select_for_update().filter(project_id=reward_model.project_id, is_active=True).exclude(
+        pk=reward_model.pk).update(is_active=False)
+    reward_model.is_active = True
+    reward_model.promoted_at = timezone.now()
+    reward_model.promoted_by = promoted_by
+    reward_model.save(update_fields=["is_active", "promoted_at", "promoted_by"])
+    score_run_create(created_by=promoted_by, reward_model=reward_model)
+    return reward_model
+
+
+def reward_models_keep_scored() -> list[int]:
+    """Queue a scoring run for each project reward model that has unscored ready videos (new uploads, new
+    rounds) and no scoring run in flight; returns the runs queued. Called periodically by celery beat."""
+    queued = []
+    for model in RewardModel.objects.filter(is_active=True):
+        if unscored_videos(model).exists() and not model.score_runs.filter(status__in=["queued", "running"]).exists():
+            queued.append(score_run_create(created_by=None, reward_model=model).pk)
+    return queued

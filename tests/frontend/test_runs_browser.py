@@ -1,0 +1,67 @@
+"""End to end in headless Chromium with a real Celery worker: an admin starts a tiny reward run on the Runs
+page, watches its progress reach 100%, and promotes the checkpoint it registered."""
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import PASSWORD, make_user, start_worker, stop_worker
+from tests.rewardlab import world
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+QUEUE = "gpu-rewardlab-browser"
+
+
+@pytest.fixture
+def gpu_worker(monkeypatch):
+    monkeypatch.setenv("RUN_QUEUE", QUEUE)  # the live server queues runs where only this worker listens
+    proc = start_worker(queues=QUEUE, concurrency=1, extra_env=world.WORKER_ENV)
+    yield proc
+    stop_worker(proc)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_server, gpu_worker, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
+    project = world.build_project(name="Browser runs")
+    version = world.export_version(project)
+    base = world.tiny_reward_base()
+    admin = make_user("runs_admin", staff=True)
+    manager = make_user("runs_manager")
+    project.memberships.create(user=manager, role="manager")
+    outsider = Client()
+    outsider.login(username=manager.username, password=PASSWORD)
+    assert outsider.get("/runs/").status_code == 403
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(20_000)
+        page.goto(f"{live_server.url}/login/?next=/runs/")
+        page.fill("input[name=username]", admin.username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/runs/")
+
+        form = page.locator("#reward-run-form")
+        form.locator("select[name=dataset_version]").select_option(str(version.pk))
+        form.locator("select[name=base_model_path]").select_option(str(base))
+        form.locator("input[name=name]").fill("from the browser")
+        form.locator("input[name=dimensions]").fill("vq, mq")
+        form.locator("summary").click()
+        for name, value in world.TINY_REWARD_SETTINGS.items():
+            form.locator(f"input[name='hp.{name}']").fill(str(value))
+        form.locator("button[type=submit]").click()
+
+        page.wait_for_url("**/runs/*/")
+        expect(page.locator("[data-field=percent]")).to_have_text("100%", timeout=120_000)
+        expect(page.locator("[data-field=status]")).to_have_text("succeeded")
+        expect(page.locator("table.compare")).to_contain_text("from the browser")  # the held-out evaluation
+        assert page.locator("[data-field=log]").inner_text().count("phase train started") == 1
+
+        page.get_by_role("button", name="Promote to the project's reward model").click()
+        expect(page.get_by_text("The project's reward model")).to_be_visible()
+        browser.close()
+    assert project.reward_models.get().is_active

@@ -1,0 +1,22 @@
+"""Tasks on the ``default`` queue: write a dataset version."""
+
+import logging
+
+from celery import shared_task
+
+from annotation.services.exports import dataset_version_export
+from config.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+# Copying the videos of a large version can take hours; the rows alone take seconds to minutes.
+EXPORT_SOFT_LIMIT_S = 6 * 3600
+
+
+@shared_task(name="workers.exports.export_dataset_version", soft_time_limit=EXPORT_SOFT_LIMIT_S,
+             time_limit=EXPORT_SOFT_LIMIT_S + 300)
+def export_dataset_version(version_id: int) -> None:
+    try:
+        dataset_version_export(version_id=version_id)
+    except ServiceError as exc:  # recorded on the version as its error; nothing to retry
+        log.info("dataset version %s not exported: %s", version_id, exc.message)
