@@ -192,6 +192,8 @@ else:
 MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "")
 
 WHITENOISE_USE_FINDERS = DEV
+if DEV:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start without it; finders serve in DEV
 
 if not DEV:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

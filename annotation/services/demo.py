@@ -22,9 +22,11 @@ DEMO_PROMPTS = {
     "Fractal spirals drifting through space": "mandelbrot",
     "A colony of yellow cells spreading across the screen": "life",
 }
-DEMO_GUIDELINES = """Watch both videos at least once. For each dimension pick the better video, or "tie" when you
-cannot tell them apart. Visual Quality: judge single frames (noise, blur, artefacts). Motion Quality: judge how
-things move (stutter, jumps). Text Alignment: does the video show what the prompt says? Overall: which would you keep?"""
+DEMO_GUIDELINES = (
+    'Watch both videos at least once. For each dimension pick the better video, or "tie" when you cannot tell '
+    "them apart.\n\nVisual Quality: judge single frames (noise, blur, artefacts). Motion Quality: judge how things "
+    "move (stutter, jumps). Text Alignment: does the video show what the prompt says? Overall: which would you keep?"
+)
 
 
 @dataclass
