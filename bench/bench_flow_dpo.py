@@ -27,7 +27,7 @@ from rewardlab.ml.flow_matching import add_noise, per_sample_mse, sample_sigmas,
 from rewardlab.ml.generate import write_video
 from rewardlab.ml.latent_cache import FrameSpec, LatentCache
 from rewardlab.ml.lora import add_lora, reference_mode
-from rewardlab.ml.pipelines.wan import WanFlowPipeline
+from rewardlab.ml.pipelines.wan import WanFlowPipeline, resolve_dtype
 from rewardlab.ml.tiny_wan import make_byte_tokenizer, make_tiny_wan_pipeline
 
 # Wan-AI/Wan2.1-T2V-1.3B-Diffusers transformer/config.json
@@ -41,8 +41,7 @@ WAN_1_3B = dict(
 def build_flow(full_size: bool, device: torch.device) -> WanFlowPipeline:
     if not full_size:
         return WanFlowPipeline(make_tiny_wan_pipeline(), device=device, model_id="bench-tiny")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    transformer = WanTransformer3DModel(**WAN_1_3B).to(dtype)
+    transformer = WanTransformer3DModel(**WAN_1_3B).to(resolve_dtype("auto", device))
     for name, param in transformer.named_parameters():  # as from_pretrained(torch_dtype=bf16) leaves them
         if any(keep in name for keep in transformer._keep_in_fp32_modules):
             param.data = param.data.float()

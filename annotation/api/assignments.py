@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from annotation.media_response import storage_file_response
 from annotation.permissions import project_for
 from annotation.selectors.queue import (
@@ -16,13 +17,6 @@ from annotation.selectors.queue import (
 from annotation.services.assignment import assignment_next, assignment_skip, assignment_submit, to_shown
 
 ANNOTATING_ROLES = ("annotator", "manager")
-
-
-def validated(serializer_class: type[serializers.Serializer], data) -> dict:
-    """The input checked by the endpoint's serializer (400 with the fields named otherwise)."""
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class SideMediaSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from config.errors import ServiceError
 
 
@@ -31,9 +32,7 @@ class TokenApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer, auth=[])
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = authenticate(request, **data.validated_data)
+        user = authenticate(request, **validated(self.InputSerializer, request.data))
         if user is None:
             raise InvalidCredentials("Wrong username or password.")
         token, _ = Token.objects.get_or_create(user=user)

@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from annotation.exports import FORMATS, GRANULARITIES, INCLUDE_VIDEOS
 from annotation.media_response import ranged_file_response
 from annotation.models import DatasetVersion
@@ -100,9 +101,8 @@ class ExportListApi(APIView):
     @extend_schema(request=InputSerializer, responses={202: DatasetVersionOutput})
     def post(self, request, project_id: int):
         project = project_for(request.user, project_id, "manager")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        version = dataset_version_create(project=project, created_by=request.user, **data.validated_data)
+        version = dataset_version_create(project=project, created_by=request.user,
+                                         **validated(self.InputSerializer, request.data))
         return Response(DatasetVersionOutput(version, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -6,6 +6,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from annotation.models import ImportJob
 from annotation.permissions import project_for, require_role
 from annotation.selectors.videos import import_job_get, import_jobs_for
@@ -40,9 +41,7 @@ class ImportListApi(APIView):
                    responses={201: ImportJobOutput})
     def post(self, request, project_id: int):
         project = project_for(request.user, project_id, "manager")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = validated(self.InputSerializer, request.data)
         options = {"project": project, "created_by": request.user, "kind": fields.get("kind"),
                    "manifest": fields.get("manifest", "")}
         if "file" in fields:

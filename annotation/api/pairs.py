@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from annotation.permissions import project_for
 from annotation.services.pairing import MAX_PER_PROMPT, STRATEGIES, pairs_generate
 
@@ -24,9 +25,8 @@ class PairGenerateApi(APIView):
     @extend_schema(operation_id="project_pairs_generate", request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, project_id: int):
         project = project_for(request.user, project_id, "manager")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        created = pairs_generate(project=project, **data.validated_data)
-        return Response(self.OutputSerializer({"created": created, "strategy": data.validated_data["strategy"],
+        fields = validated(self.InputSerializer, request.data)
+        created = pairs_generate(project=project, **fields)
+        return Response(self.OutputSerializer({"created": created, "strategy": fields["strategy"],
                                                "strategies": sorted(STRATEGIES)}).data,
                         status=status.HTTP_201_CREATED)

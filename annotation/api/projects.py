@@ -3,6 +3,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from annotation.models import Membership, Project
 from annotation.permissions import project_for, role_in
 from annotation.selectors.projects import projects_visible_to
@@ -53,9 +54,7 @@ class ProjectListApi(APIView):
         # Creating a project makes you its manager; annotators-only users cannot create projects.
         if not request.user.is_staff and not Membership.objects.filter(user=request.user, role="manager").exists():
             raise Forbidden("Only managers and admins can create projects.")
-        data = ProjectInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        project = project_create(created_by=request.user, **data.validated_data)
+        project = project_create(created_by=request.user, **validated(ProjectInput, request.data))
         return Response(ProjectOutput(project, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
@@ -68,9 +67,7 @@ class ProjectDetailApi(APIView):
     @extend_schema(request=ProjectInput(partial=True), responses=ProjectOutput)
     def patch(self, request, project_id: int):
         project = project_for(request.user, project_id, "manager")
-        data = ProjectInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        project = project_update(project=project, **data.validated_data)
+        project = project_update(project=project, **validated(ProjectInput, request.data, partial=True))
         return Response(ProjectOutput(project, context={"request": request}).data)
 
 
@@ -86,7 +83,5 @@ class MemberApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, project_id: int):
         project = project_for(request.user, project_id, "manager")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        membership = membership_set(project=project, **data.validated_data)
+        membership = membership_set(project=project, **validated(self.InputSerializer, request.data))
         return Response(self.OutputSerializer(membership).data, status=status.HTTP_201_CREATED)

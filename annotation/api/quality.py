@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.assignments import validated
+from annotation.api.common import validated
 from annotation.media_response import storage_file_response
 from annotation.models import Pair
 from annotation.permissions import project_for, require_role

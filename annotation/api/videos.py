@@ -10,6 +10,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from annotation.media_response import storage_file_response
 from annotation.models import Video
 from annotation.permissions import project_for
@@ -77,9 +78,7 @@ class VideoListApi(APIView):
         project = project_for(request.user, project_id, "manager")
         # Refuse an oversized body before the multipart parser spools it to disk.
         check_upload_size(int(request.META.get("CONTENT_LENGTH") or 0), slack=MULTIPART_SLACK)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = validated(self.InputSerializer, request.data)
         upload = fields["file"]
         check_upload_size(upload.size)
         with uploaded_file_path(upload) as path:

@@ -349,7 +349,8 @@ def dataset_version_export(*, version_id: int, on_progress: Progress | None = No
     version = _claim(version_id)
     if version.status == DatasetVersion.Status.SUCCEEDED:
         return version
-    root = Path(settings.EXPORT_ROOT) / str(version.project_id)
+    final = _final_folder(version)
+    root = final.parent
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f".v{version.number}.partial-*"):  # from a worker killed mid-export
         shutil.rmtree(stale, ignore_errors=True)
@@ -359,7 +360,6 @@ def dataset_version_export(*, version_id: int, on_progress: Progress | None = No
     try:
         manifest = _write_version(version, partial, _Progress(version, on_progress))
         _make_read_only(partial)
-        final = _final_folder(version)
         if final.exists():  # left by a run that died after publishing but before recording success
             shutil.rmtree(final)
         partial.rename(final)

@@ -85,7 +85,8 @@ def video_ingest(
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"No file at {original_name or path.name}.")
-    check_upload_size(path.stat().st_size)
+    size = path.stat().st_size
+    check_upload_size(size)
     info = media.probe(path)
     media.validate(info, project=project)
 
@@ -106,7 +107,7 @@ def video_ingest(
                 video = Video.objects.create(
                     project=project, prompt=prompt, generation_model=model, seed=seed, source=source,
                     original=original, original_name=(original_name or path.name)[:500], sha256=sha256,
-                    size_bytes=path.stat().st_size, width=info.width, height=info.height, fps=float(info.fps),
+                    size_bytes=size, width=info.width, height=info.height, fps=float(info.fps),
                     duration_s=info.duration_s, num_frames=info.num_frames, codec=info.codec, meta=meta or {},
                 )
         except IntegrityError:  # the same bytes arrived concurrently

@@ -10,7 +10,7 @@ from annotation.selectors.dataset_versions import dataset_versions_of, version_f
 from annotation.services.exports import dataset_version_create
 from annotation.splits import DEFAULT_SPLITS
 from config.errors import InvalidInput
-from frontend.views.annotate import page_project
+from frontend.views.access import page_project
 
 FORMAT_LABELS = {"jsonl": "JSONL", "csv": "CSV", "parquet": "Parquet", "hf": "Hugging Face datasets folder",
                  "rewardbench": "VideoAlign / RewardBench CSV"}

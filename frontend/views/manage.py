@@ -19,7 +19,7 @@ from annotation.services.ingest import MAX_SEED, MULTIPART_SLACK, check_upload_s
 from annotation.services.pairing import MAX_PER_PROMPT, STRATEGIES, pairs_generate
 from annotation.storage import uploaded_file_path
 from config.errors import ServiceError
-from frontend.views.annotate import page_project
+from frontend.views.access import page_project
 
 VIDEOS_PER_PAGE = 50
 JOBS_SHOWN = 20

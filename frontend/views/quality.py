@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from frontend.views.annotate import page_project
+from frontend.views.access import page_project
 
 
 @login_required

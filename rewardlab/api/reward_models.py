@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import storage
+from annotation.api.common import validated
 from annotation.models import Project, Video
 from annotation.permissions import project_for
 from rewardlab import selectors
@@ -55,9 +56,7 @@ class RewardModelScoreApi(StaffApi):
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, model_id: int):
         model = get_object_or_404(RewardModel, pk=model_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(self.InputSerializer, request.data)
         if v.get("video_id"):
             scores = scoring.score_video(reward_model=model, video=get_object_or_404(Video.objects.select_related("prompt"), pk=v["video_id"]))
         else:
@@ -75,11 +74,10 @@ class GenerationSendApi(StaffApi):
     @extend_schema(request=InputSerializer, responses={202: out.GenerationOutput})
     def post(self, request, run_id: int):
         generation = get_object_or_404(Generation, pk=run_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        project = get_object_or_404(Project, pk=data.validated_data.get("project", generation.project_id))
+        data = validated(self.InputSerializer, request.data)
+        project = get_object_or_404(Project, pk=data.get("project", generation.project_id))
         generation = rounds.generation_send(generation=generation, project=project, sent_by=request.user,
-                                            strategy=data.validated_data["strategy"], per_prompt=data.validated_data.get("per_prompt"))
+                                            strategy=data["strategy"], per_prompt=data.get("per_prompt"))
         return Response(out.GenerationOutput(generation).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -7,6 +7,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.common import validated
 from annotation.models import DatasetVersion, Project
 from annotation.permissions import IsStaff
 from rewardlab import selectors
@@ -30,9 +31,7 @@ class ListFilters(serializers.Serializer):
 
 def list_filters(request) -> dict:
     """The list's query parameters, checked (a bad one is a 400 that names it, not a 500)."""
-    filters = ListFilters(data={k: v for k, v in request.query_params.items() if k in ListFilters().fields and v})
-    filters.is_valid(raise_exception=True)
-    return filters.validated_data
+    return validated(ListFilters, {k: v for k, v in request.query_params.items() if k in ListFilters().fields and v})
 
 
 def _list(request, view: APIView, kind: str | None) -> Response:
@@ -117,9 +116,7 @@ class RewardRunListApi(StaffApi):
 
     @extend_schema(request=InputSerializer, responses={202: out.RewardRunOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(self.InputSerializer, request.data)
         run = submit.reward_run_create(created_by=request.user, dataset_version=_version(v["dataset_version"]),
                                        base_model_path=v["base_model_path"], name=v["name"], dimensions=v.get("dimensions"),
                                        hyperparameters=v.get("hyperparameters"))
@@ -141,9 +138,7 @@ class RewardEvalListApi(StaffApi):
 
     @extend_schema(request=InputSerializer, responses={202: out.RewardEvalOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(self.InputSerializer, request.data)
         version = _version(v["dataset_version"]) if v.get("dataset_version") else None
         run = submit.reward_eval_create(created_by=request.user, reward_model=_reward_model(v["reward_model"]),
                                         dataset_version=version, split=v["split"], benchmark_csv=v["benchmark_csv"], name=v["name"])
@@ -168,9 +163,7 @@ class AlignmentRunListApi(StaffApi):
 
     @extend_schema(request=InputSerializer, responses={202: out.AlignmentRunOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(self.InputSerializer, request.data)
         run = submit.alignment_run_create(created_by=request.user, dataset_version=_version(v["dataset_version"]),
                                           method=v["method"], base_model_path=v["base_model_path"],
                                           reward_model=_reward_model(v.get("reward_model")), name=v["name"],
@@ -197,9 +190,7 @@ class GenerationListApi(StaffApi):
 
     @extend_schema(request=InputSerializer, responses={202: out.GenerationOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(self.InputSerializer, request.data)
         run = submit.generation_create(
             created_by=request.user, project=get_object_or_404(Project, pk=v["project"]), base_model_path=v["base_model_path"],
             prompts=v["prompts"], seeds=v["seeds"], alignment_run_id=v.get("alignment_run"), nrg_run_id=v.get("nrg_run"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from rewardlab.ml.data import PreferencePair, load_pairs
 from rewardlab.ml.flow_dpo import FlowDPOOutput, flow_dpo_loss
 from rewardlab.ml.flow_matching import TIMESTEP_SAMPLING, add_noise, per_sample_mse, sample_sigmas, velocity_target
 from rewardlab.ml.flow_rwr import flow_rwr_loss, rwr_weights
+from rewardlab.ml.folders import recover_folder, swap_in
 from rewardlab.ml.latent_cache import LatentCache, LatentDataConfig, latent_shape, load_latents, load_tensor
 from rewardlab.ml.lora import add_lora, load_lora_state, lora_parameters_are_finite, reference_mode, save_lora
 from rewardlab.ml.pipelines import FlowPipeline, load_flow_pipeline
@@ -311,9 +311,7 @@ def save_checkpoint(out: Path, flow: FlowPipeline, optimizer: torch.optim.Optimi
     (tmp / "trainer_state.json").write_text(
         json.dumps({"step": state.step, "history": state.history, "config": settings}, indent=1)
     )
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return final
+    return swap_in(tmp, final)
 
 
 def load_checkpoint(
@@ -367,6 +365,7 @@ def run_alignment(
     flow.transformer.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     state = TrainerState()
+    recover_folder(out / CHECKPOINT_DIR)
     if config.resume and (out / CHECKPOINT_DIR / "trainer_state.json").is_file():
         state = load_checkpoint(out, flow, optimizer, config)
 

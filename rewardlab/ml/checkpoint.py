@@ -30,6 +30,7 @@ from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
 
+from rewardlab.ml.folders import swap_in
 from rewardlab.ml.reward_model import (
     RewardConfig,
     VideoRewardModel,
@@ -49,20 +50,11 @@ TRAINING_STATE_FILE = "training_state.pt"
 
 # --- saving -----------------------------------------------------------------------------------------------------
 
-def recover_checkpoint(folder: str | Path) -> Path:
-    """Undo a save cut short between its two renames: the previous checkpoint is still there as ``.old``."""
-    folder = Path(folder)
-    old = folder.with_name(folder.name + ".old")
-    if not folder.exists() and old.is_dir():
-        old.rename(folder)
-    return folder
-
-
 def save_checkpoint(folder: str | Path, model: VideoRewardModel, tokenizer, config: RewardConfig,
                     *, training_state: dict | None = None) -> Path:
     """Write the checkpoint folder; written beside it first and swapped in, so a crash never leaves half of one."""
-    folder = recover_checkpoint(folder)
-    tmp, old = folder.with_name(folder.name + ".saving"), folder.with_name(folder.name + ".old")
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".saving")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2))
@@ -77,12 +69,7 @@ def save_checkpoint(folder: str | Path, model: VideoRewardModel, tokenizer, conf
     tokenizer.save_pretrained(tmp)
     if training_state is not None:
         torch.save(training_state, tmp / TRAINING_STATE_FILE)
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return swap_in(tmp, folder)
 
 
 # --- loading ours -----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from rewardlab.ml.cli_align import key_values
 from rewardlab.ml.evaluate_reward import evaluate_reward
 from rewardlab.ml.reward_model import VideoRewardScorer
 from rewardlab.ml.tiny_qwen import make_tiny_reward_base
@@ -31,11 +32,8 @@ def _csv(value: str) -> list[str]:
 
 
 def _weights(value: str) -> dict[str, float]:
-    """"vq=1,mq=1,ta=2" -> {"vq": 1.0, "mq": 1.0, "ta": 2.0}"""
-    try:
-        return {k.strip().lower(): float(v) for k, v in (item.split("=") for item in value.split(","))}
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected dim=weight,dim=weight, got {value!r}") from e
+    """"VQ=1,mq=1,ta=2" -> {"vq": 1.0, "mq": 1.0, "ta": 2.0}: dimension keys are lower case."""
+    return {k.lower(): v for k, v in key_values(value).items()}
 
 
 def train(args: argparse.Namespace) -> None:

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 from peft import LoraConfig, get_peft_model
 
+from rewardlab.ml.pipelines import resolve_device
 from rewardlab.ml.video import VIDEO_MIN_PIXELS, PatchSpec, decode_video, patchify, resize_frames
 
 # --- the prompt ---------------------------------------------------------------------------------------------------
@@ -283,12 +284,6 @@ def build_reward_model(vlm: nn.Module, tokenizer, config: RewardConfig) -> Video
 
 
 # --- scoring ----------------------------------------------------------------------------------------------------
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
 
 def normalise(rewards: dict[str, float], config: RewardConfig) -> dict[str, float]:
     """Per-dimension z-scores from the training set's reward statistics, plus "overall": their weighted mean,

@@ -28,17 +28,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, get_constant_schedule_with_warmup
 
-from rewardlab.ml.checkpoint import TRAINING_STATE_FILE, load_base, load_weights, recover_checkpoint, save_checkpoint
+from rewardlab.ml.checkpoint import TRAINING_STATE_FILE, load_base, load_weights, save_checkpoint
 from rewardlab.ml.data import PreferencePair, load_pairs, require_video_files
 from rewardlab.ml.evaluate_reward import evaluate_pairs
+from rewardlab.ml.folders import recover_folder
 from rewardlab.ml.losses import A_WINS, B_WINS, bt_loss, btt_loss, encode_labels
+from rewardlab.ml.pipelines import resolve_device
 from rewardlab.ml.reward_model import (
     RewardConfig,
     RewardInputBuilder,
     VideoRewardScorer,
     base_fingerprint,
     build_reward_model,
-    resolve_device,
 )
 from rewardlab.ml.video import VIDEO_MIN_PIXELS
 
@@ -261,7 +262,7 @@ def train_reward(config: RewardTrainConfig, *, progress: Callable[[dict], None] 
     returns with "stopped": True; calling again with the same config and output_dir continues it.
     """
     out = Path(config.output_dir)
-    ckpt_dir = recover_checkpoint(out / "checkpoint")
+    ckpt_dir = recover_folder(out / "checkpoint")
     if config.resume and (out / RESULT_FILE).exists():
         return json.loads((out / RESULT_FILE).read_text())  # finished already
     (out / RESULT_FILE).unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """Fixtures for the ML tests: a tiny Qwen2-VL base, small synthetic clips, frugal threads."""
 
 import subprocess
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -8,13 +9,22 @@ import torch
 from rewardlab.ml.tiny_qwen import make_tiny_reward_base
 
 
+@contextmanager
+def one_cpu_thread():
+    """Also for module-scoped fixtures, which run before the per-test ``one_thread``: the cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """The test machine's two cores are shared: one thread per test process is fastest overall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_cpu_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

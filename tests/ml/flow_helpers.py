@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from rewardlab.ml.generate import write_video
 from tests.conftest import FIXTURES  # noqa: F401  (re-exported for the flow tests)
-
-
-@contextmanager
-def one_cpu_thread():
-    """For module-scoped fixtures, which run before conftest's per-test ``one_thread``: the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from tests.ml.conftest import one_cpu_thread  # noqa: F401  (re-exported for module-scoped fixtures)
 
 
 def write_clip(path: Path, frames: torch.Tensor, fps: int = 16) -> Path:

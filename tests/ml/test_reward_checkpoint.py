@@ -142,11 +142,11 @@ def test_released_videoreward_layout_loads_with_lora_merged(tiny_base, tmp_path,
 
 
 def test_a_save_cut_short_between_its_renames_leaves_the_previous_checkpoint(tmp_path):
-    from rewardlab.ml.checkpoint import recover_checkpoint
+    from rewardlab.ml.folders import recover_folder
 
     folder = tmp_path / "checkpoint"
     old = tmp_path / "checkpoint.old"
     old.mkdir()
     (old / "reward_config.json").write_text("{}")
-    assert recover_checkpoint(folder) == folder
+    assert recover_folder(folder) == folder
     assert (folder / "reward_config.json").read_text() == "{}" and not old.exists()

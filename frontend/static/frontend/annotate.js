@@ -29,19 +29,7 @@
 
   // ---- server ------------------------------------------------------------------------------------------------
 
-  async function call(method, url, body) {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": root.dataset.csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    if (response.status !== 204) {
-      try { data = await response.json(); } catch (_) { data = null; }
-    }
-    return { status: response.status, data };
-  }
+  const call = window.VidPrefApi.request;
 
   const errorText = (data, fallback) => (data && data.error && data.error.message) || fallback;
 

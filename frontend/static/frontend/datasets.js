@@ -5,12 +5,9 @@
 
   async function poll() {
     for (const row of live) {
-      const response = await fetch(`/api/v1/exports/${row.dataset.version}/`, {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-      if (!response.ok) continue;
-      const version = await response.json();
+      const answer = await window.VidPrefApi.request("GET", `/api/v1/exports/${row.dataset.version}/`);
+      if (!answer.ok) continue;
+      const version = answer.data;
       if (version.status === "succeeded" || version.status === "failed") {
         window.location.reload();
         return;

@@ -1,8 +1,7 @@
 // Manager page: follow running imports and pending videos through the API, and play videos in a dialog.
 (function () {
   const project = document.getElementById("counts").dataset.project;
-  const api = (path) => fetch(`/api/v1/${path}`, { credentials: "same-origin", headers: { Accept: "application/json" } })
-    .then((r) => (r.ok ? r.json() : null));
+  const api = (path) => window.VidPrefApi.request("GET", `/api/v1/${path}`).then((answer) => (answer.ok ? answer.data : null));
 
   // Player: a click on a poster plays the video here instead of leaving the page.
   const dialog = document.getElementById("player");

@@ -9,10 +9,9 @@
   const $ = (id) => document.getElementById(id);
 
   async function getJson(url) {
-    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    const data = await response.json().catch(() => null);
-    if (!response.ok) throw new Error((data && data.error && data.error.message) || `The server answered ${response.status}.`);
-    return data;
+    const answer = await window.VidPrefApi.request("GET", url);
+    if (!answer.ok) throw new Error(answer.message);
+    return answer.data;
   }
 
   function cell(row, value, className) {

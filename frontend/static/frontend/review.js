@@ -75,18 +75,13 @@
     const message = node("span", "", "muted");
     save.addEventListener("click", async () => {
       save.disabled = true;
-      const response = await fetch(`/api/v1/pairs/${item.pair}/adjudication/`, {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrf },
-        body: JSON.stringify({ choices: chosen }),
-      });
-      if (response.ok) {
+      const answer = await window.VidPrefApi.request("POST", `/api/v1/pairs/${item.pair}/adjudication/`, { choices: chosen });
+      if (answer.ok) {
         for (const player of section.querySelectorAll("video")) { player.pause(); player.removeAttribute("src"); player.load(); }
         section.replaceChildren(node("p", "Decided. This pair's consensus now follows your decision.", "muted"));
         decided += 1;
       } else {
-        const data = await response.json().catch(() => null);
-        message.textContent = (data && data.error && data.error.message) || `The server answered ${response.status}.`;
+        message.textContent = answer.message;
         save.disabled = false;
       }
     });
@@ -95,13 +90,12 @@
   }
 
   async function load() {
-    const response = await fetch(`/api/v1/projects/${project}/adjudications/?limit=${PAGE}&offset=${shown - decided}`,
-      { credentials: "same-origin", headers: { Accept: "application/json" } });
-    const data = await response.json().catch(() => null);
-    if (!response.ok) {
-      $("status").textContent = (data && data.error && data.error.message) || `The server answered ${response.status}.`;
+    const answer = await window.VidPrefApi.request("GET", `/api/v1/projects/${project}/adjudications/?limit=${PAGE}&offset=${shown - decided}`);
+    if (!answer.ok) {
+      $("status").textContent = answer.message;
       return;
     }
+    const data = answer.data;
     $("status").textContent = data.count ? `${data.count} pairs wait for a decision.` : "Nothing to adjudicate: every finished pair has a consensus.";
     $("pairs").append(...data.results.map(card));
     shown += data.results.length;

@@ -4,25 +4,14 @@
 const TERMINAL = ["succeeded", "failed", "cancelled"];
 const POLL_MS = 1000;
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
 async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = new Error((data && data.error && data.error.message) || `${response.status} ${response.statusText}`);
-    error.fields = (data && data.error && data.error.fields) || {};
+  const answer = await window.VidPrefApi.request(method, url, body);
+  if (!answer.ok) {
+    const error = new Error((answer.data && answer.data.error && answer.data.error.message) || `${answer.status} ${answer.statusText}`);
+    error.fields = answer.fields;
     throw error;
   }
-  return data;
+  return answer.data;
 }
 
 // --- forms --------------------------------------------------------------------------------------------------
