@@ -13,11 +13,6 @@ from pathlib import Path
 SUMS_FILE = "SHA256SUMS"
 
 
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def write_sums(folder: Path, hashes: Mapping[str, str]) -> str:
     """Write ``SHA256SUMS`` for ``{relative path: hex}``; return the sha256 of that file (the version's hash)."""
     text = "".join(f"{hashes[path]}  {path}\n" for path in sorted(hashes))

@@ -15,8 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from annotation import storage
 from annotation.exports.base import Chunk, Layout, Writer
-from annotation.exports.checksums import file_sha256
 
 FOLDER = "hf"
 DATA_FILE = "data-00000-of-00001.arrow"
@@ -55,7 +55,7 @@ class HfDatasetsWriter(Writer):
             state = {
                 "_data_files": [{"filename": DATA_FILE}],
                 # datasets caches transforms by fingerprint; the content hash is a stable, honest one.
-                "_fingerprint": file_sha256(data)[:16],
+                "_fingerprint": storage.sha256_file(data)[:16],
                 "_format_columns": None,
                 "_format_kwargs": {},
                 "_format_type": None,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from annotation import storage
 from annotation.exports.base import Chunk, video_path
-from annotation.exports.checksums import file_sha256
 from config.errors import InvalidInput
 
 INCLUDE_VIDEOS = ("", "folder", "tar", "zip")
@@ -86,4 +85,4 @@ def write_videos(folder: Path, mode: str, files: Iterable[tuple[str, str]],
                 info.external_attr = 0o644 << 16
                 with _open(sha256, key) as src, zf.open(info, "w", force_zip64=src.size >= zipfile.ZIP64_LIMIT) as dst:
                     _copy(src, dst)
-    return {ARCHIVES[mode]: file_sha256(archive)}
+    return {ARCHIVES[mode]: storage.sha256_file(archive)}

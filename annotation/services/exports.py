@@ -36,8 +36,9 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from annotation import storage
 from annotation.exports import FORMATS, GRANULARITIES, INCLUDE_VIDEOS, MANIFEST_FILE, WRITERS, Chunk, Layout
-from annotation.exports.checksums import SUMS_FILE, file_sha256, write_sums
+from annotation.exports.checksums import SUMS_FILE, write_sums
 from annotation.exports.rewardbench import DIMENSION_COLUMNS
 from annotation.exports.stats import Stats
 from annotation.exports.videos import VideoCollector, write_videos
@@ -313,7 +314,7 @@ def _write_version(version: DatasetVersion, folder: Path, progress: _Progress) -
                 code="empty_selection")
         paths = [p for writer in writers for p in writer.close()]
 
-    hashes = {p: file_sha256(folder / p) for p in paths}
+    hashes = {p: storage.sha256_file(folder / p) for p in paths}
     files = {p: {"sha256": hashes[p], "bytes": (folder / p).stat().st_size} for p in paths}
     videos = None
     if version.include_videos:
