@@ -155,17 +155,28 @@ class MicroBatches(Dataset):
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 
-def _setup_distributed(device: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, device); under torchrun, joins the process group and takes this process's GPU."""
+@contextlib.contextmanager
+def _distributed(device: str) -> Iterator[tuple[int, int, torch.device]]:
+    """(rank, world size, device); under torchrun, joins the process group and takes this process's GPU.
+
+    The group is destroyed on the way out: left to interpreter exit, gloo's threads abort the process.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1, resolve_device(device)
+        yield 0, 1, resolve_device(device)
+        return
     local_rank = int(os.environ["LOCAL_RANK"])
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world, torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        yield dist.get_rank(), world, torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() \
+            else torch.device("cpu")
+    finally:
+        if owned:
+            dist.destroy_process_group()
 
 
 def _rng_state() -> dict:
@@ -266,7 +277,12 @@ def train_reward(config: RewardTrainConfig, *, progress: Callable[[dict], None] 
     if config.resume and (out / RESULT_FILE).exists():
         return json.loads((out / RESULT_FILE).read_text())  # finished already
     (out / RESULT_FILE).unlink(missing_ok=True)
-    rank, world, device = _setup_distributed(config.device)
+    with _distributed(config.device) as (rank, world, device):
+        return _train(config, out, ckpt_dir, rank, world, device, progress, should_stop)
+
+
+def _train(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, world: int, device: torch.device,
+           progress: Callable[[dict], None] | None, should_stop: Callable[[], bool] | None) -> dict:
     master = rank == 0
     autocast_dtype = {"auto": torch.bfloat16 if device.type == "cuda" else None, "bf16": torch.bfloat16,
                       "fp32": None}[config.dtype]
