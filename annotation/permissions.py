@@ -5,6 +5,7 @@ role get 403.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import OuterRef, Subquery
 from rest_framework.permissions import BasePermission
 
 from annotation.models import Membership, Project
@@ -20,9 +21,12 @@ def role_in(user: AbstractBaseUser, project: Project) -> str | None:
     return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
 
 
-def require_role(user: AbstractBaseUser, project: Project, *roles: str) -> str:
-    """Raise unless the user holds one of ``roles`` in the project (admins always pass)."""
-    role = role_in(user, project)
+def require_role(user: AbstractBaseUser, project: Project, *roles: str, role: str | None = None) -> str:
+    """Raise unless the user holds one of ``roles`` in the project (admins always pass).
+
+    ``role``: the user's role when the caller has read it already (see :func:`project_for`).
+    """
+    role = role or role_in(user, project)
     if role is None:
         raise NotFound("Project not found.")
     if role != "admin" and role not in roles:
@@ -31,10 +35,15 @@ def require_role(user: AbstractBaseUser, project: Project, *roles: str) -> str:
 
 
 def project_for(user: AbstractBaseUser, project_id: int, *roles: str) -> Project:
-    project = Project.objects.filter(pk=project_id).first()
+    """The project, if the user holds one of ``roles`` there; project and membership in one query (a hot path)."""
+    projects = Project.objects.filter(pk=project_id)
+    if user.is_authenticated and not user.is_staff:
+        memberships = Membership.objects.filter(project=OuterRef("pk"), user=user)
+        projects = projects.annotate(member_role=Subquery(memberships.values("role")[:1]))
+    project = projects.first()
     if project is None:
         raise NotFound("Project not found.")
-    require_role(user, project, *roles)
+    require_role(user, project, *roles, role="admin" if user.is_staff else getattr(project, "member_role", None))
     return project
 
 

@@ -2,10 +2,13 @@
 
 For each project size (default 10,000 and 1,000,000 pairs, overlap 3) the pairs are made with set-based SQL,
 gunicorn serves the real API on PostgreSQL, and 64 annotators (threads in a few client processes, one
-keep-alive connection each, no think time) lease and submit as fast as they can for ``--seconds``.
+keep-alive connection each) lease and submit for ``--seconds``: as fast as they can (the default, which finds
+the capacity of the machine), or with ``--think-s`` seconds on each pair (exponentially distributed, as people
+are), which shows the latency an annotator sees at a given load rather than the queueing of a saturated server.
 
     .venv/bin/python bench/bench_queue.py                           # 10k and 1M pairs, 64 annotators, 30 s each
     .venv/bin/python bench/bench_queue.py --pairs 10000 --seconds 10
+    .venv/bin/python bench/bench_queue.py --think-s 2 --seconds 60    # 64 annotators at ~2 s per pair
 
 Figures per size: judgments per second, p50/p99 of `next` and `submit` as the clients saw them (after a
 warm-up), the gunicorn CPU time per judgment (what sizes a deployment: judgments/s ~ cores / that), and the
@@ -131,8 +134,8 @@ def stop(server: subprocess.Popen) -> None:
 
 # ---- the clients ---------------------------------------------------------------------------------------------
 
-def annotate(port: int, project: int, token: str, deadline: float, seed: int, out: dict) -> None:
-    """One annotator: next, submit, repeat until the deadline or an empty queue."""
+def annotate(port: int, project: int, token: str, deadline: float, seed: int, think_s: float, out: dict) -> None:
+    """One annotator: next, look for ``think_s`` on average, submit; repeat until the deadline or an empty queue."""
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -154,6 +157,8 @@ def annotate(port: int, project: int, token: str, deadline: float, seed: int, ou
             out["errors"].append(f"next {status} {data[:200]!r}")
             continue
         assignment = json.loads(data)["id"]
+        if think_s:
+            time.sleep(rng.expovariate(1 / think_s))
         body = json.dumps({"choices": {d: rng.choice(CHOICES) for d in DIMENSIONS}, "duration_ms": 4000}).encode()
         status, data, t0, t1 = post(f"/api/v1/assignments/{assignment}/submit/", body)
         out["submit"].append((t0, t1 - t0))
@@ -163,9 +168,9 @@ def annotate(port: int, project: int, token: str, deadline: float, seed: int, ou
             out["errors"].append(f"submit {status} {data[:200]!r}")
 
 
-def client_process(port: int, project: int, tokens: list[str], deadline: float, seed: int) -> dict:
+def client_process(port: int, project: int, tokens: list[str], deadline: float, seed: int, think_s: float) -> dict:
     outs = [{"next": [], "submit": [], "acked": [], "errors": [], "empty": 0} for _ in tokens]
-    threads = [threading.Thread(target=annotate, args=(port, project, token, deadline, seed + i, out))
+    threads = [threading.Thread(target=annotate, args=(port, project, token, deadline, seed + i, think_s, out))
                for i, (token, out) in enumerate(zip(tokens, outs, strict=True))]
     for t in threads:
         t.start()
@@ -244,7 +249,8 @@ def invariants(project: int, acked: list[int]) -> dict[str, int]:
 
 def run(size: int, args) -> None:
     print(f"== {size:,} pairs, overlap {args.overlap}, {args.annotators} annotators, gunicorn {args.workers} workers "
-          f"x {args.threads} threads, {args.seconds} s", flush=True)
+          f"x {args.threads} threads, {args.seconds} s, "
+          f"{f'{args.think_s} s' if args.think_s else 'no'} think time", flush=True)
     project, tokens = build(size, args.annotators, args.overlap)
     server = start_gunicorn(args.port, args.workers, args.threads)
     try:
@@ -253,7 +259,7 @@ def run(size: int, args) -> None:
         deadline = started + args.seconds
         shares = [tokens[i::args.client_processes] for i in range(args.client_processes)]
         with multiprocessing.Pool(args.client_processes) as pool:
-            results = pool.starmap(client_process, [(args.port, project, share, deadline, 1000 * i)
+            results = pool.starmap(client_process, [(args.port, project, share, deadline, 1000 * i, args.think_s)
                                                     for i, share in enumerate(shares)])
         finished = time.time()
         server_cpu = server_cpu_seconds(server) - cpu_before
@@ -290,6 +296,7 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--think-s", type=float, default=0, help="mean seconds each annotator spends on a pair")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--client-processes", type=int, default=2)

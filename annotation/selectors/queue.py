@@ -8,12 +8,11 @@ from datetime import datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation.models import Assignment, Judgment, Pair, Project, Video
-from annotation.permissions import role_in
+from annotation.models import Assignment, Judgment, Membership, Pair, Project, Video
 from annotation.services.assignment import to_canonical
 from config.errors import NotFound
 
@@ -23,10 +22,13 @@ DEFAULT_FRAME_STEP_S = 1 / 30
 
 
 def assignment_for(*, user: AbstractBaseUser, assignment_id: int) -> Assignment:
-    """The assignment with its pair, prompt and videos; 404 unless the user is in its project."""
-    assignment = (Assignment.objects.select_related("pair__project", "pair__prompt", "pair__video_a", "pair__video_b")
-                  .filter(pk=assignment_id).first())
-    if assignment is None or role_in(user, assignment.pair.project) is None:
+    """The assignment with its pair, prompt and videos; 404 unless the user is in its project (one query)."""
+    assignments = Assignment.objects.select_related("pair__project", "pair__prompt", "pair__video_a", "pair__video_b")
+    if not user.is_staff:
+        memberships = Membership.objects.filter(project=OuterRef("pair__project"), user=user)
+        assignments = assignments.annotate(member_role=Subquery(memberships.values("role")[:1]))
+    assignment = assignments.filter(pk=assignment_id).first()
+    if assignment is None or not (user.is_staff or assignment.member_role):
         raise NotFound("Assignment not found.")
     return assignment
 
