@@ -39,6 +39,8 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(20_000)
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"{live_server.url}/login/?next=/runs/")
         page.fill("input[name=username]", admin.username)
         page.fill("input[name=password]", PASSWORD)
@@ -60,8 +62,15 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
         expect(page.locator("[data-field=status]")).to_have_text("succeeded")
         expect(page.locator("table.compare")).to_contain_text("from the browser")  # the held-out evaluation
         assert page.locator("[data-field=log]").inner_text().count("phase train started") == 1
+        # The curves: the loss has a point per training step, the accuracy a curve per dimension.
+        loss = page.locator("#chart-loss polyline", has_text="loss")
+        expect(loss).to_have_count(1)
+        assert len(loss.get_attribute("points").split()) == world.TINY_REWARD_SETTINGS["max_steps"]
+        expect(page.locator("#chart-acc svg")).to_contain_text("vq")
+        expect(page.locator("#chart-acc svg")).to_contain_text("mq")
 
         page.get_by_role("button", name="Promote to the project's reward model").click()
         expect(page.get_by_text("The project's reward model")).to_be_visible()
         browser.close()
+    assert errors == []
     assert project.reward_models.get().is_active

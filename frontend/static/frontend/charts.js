@@ -1,4 +1,5 @@
-// Small SVG charts for the quality page: bars, a scatter, and points with interval whiskers. No dependencies.
+// Small SVG charts: bars, a scatter and points with interval whiskers for the quality page, lines for the
+// training curves of a run. No dependencies; styles in charts.css.
 window.VidPrefCharts = (() => {
   "use strict";
 
@@ -114,5 +115,44 @@ window.VidPrefCharts = (() => {
     });
   }
 
-  return { bars, scatter, whiskers };
+  // One colour per series, by its place, so a dimension keeps its colour as points arrive.
+  const COLORS = ["#5b8cff", "#3fb67a", "#e5a54b", "#e5534b", "#b07cff", "#4bc7e5", "#e54bb0", "#9aa1ad"];
+
+  // Lines over steps; series: Map name -> [[x, y], ...], x ascending, one point at least. The domains fit the
+  // data, so a live chart is simply drawn again when points arrive.
+  function lines(container, series, { title = "" } = {}) {
+    const width = 640, height = 260, left = 52, bottom = 40, top = 12, right = 12;
+    const svg = frame(container, width, height);
+    svg.setAttribute("aria-label", title);
+    const all = [...series.values()].flat();
+    if (!all.length) { emptyNote(svg, width, height, "No points yet"); return; }
+    let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
+    let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
+    if (x0 === x1) { x0 -= 1; x1 += 1; } // one step or a flat curve still needs a span to scale to
+    if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+    const x = scale(x0, x1, left, width - right);
+    const y = scale(y0, y1, height - bottom, top);
+    // Enough decimals for the tick labels to differ: a loss may move by 0.001 or by 10.
+    const decimals = Math.max(0, Math.min(6, 2 - Math.floor(Math.log10(y1 - y0))));
+    for (const t of ticks(y0, y1, 4)) {
+      svg.append(el("line", { x1: left, x2: width - right, y1: y(t), y2: y(t), class: "grid" }));
+      svg.append(el("text", { x: left - 6, y: y(t) + 4, "text-anchor": "end" }, t.toFixed(decimals)));
+    }
+    for (const t of new Set(ticks(x0, x1, 4).map(Math.round))) { // steps are whole: few steps give repeated ticks
+      svg.append(el("text", { x: x(t), y: height - bottom + 16, "text-anchor": "middle" }, String(t)));
+    }
+    let legendX = left;
+    [...series].forEach(([name, points], i) => {
+      const color = COLORS[i % COLORS.length];
+      const at = points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(" ");
+      const curve = points.length > 1 ? el("polyline", { points: at, class: "line", stroke: color })
+        : el("circle", { cx: x(points[0][0]), cy: y(points[0][1]), r: 2.5, fill: color }); // one point draws no line
+      curve.append(el("title", {}, name));
+      const label = el("text", { x: legendX + 14, y: height - 9, style: `fill: ${color}` }, name);
+      svg.append(curve, el("rect", { x: legendX, y: height - 14, width: 10, height: 3, fill: color }), label);
+      legendX += 24 + Math.ceil(label.getComputedTextLength()); // measurable: frame() put the svg in the page
+    });
+  }
+
+  return { bars, scatter, whiskers, lines };
 })();

@@ -153,65 +153,13 @@ async function pollTable(table) {
 
 // --- charts ---------------------------------------------------------------------------------------------------
 
-const COLORS = ["#5b8cff", "#3fb67a", "#e5a54b", "#e5534b", "#b07cff", "#4bc7e5", "#e54bb0", "#9aa1ad"];
-
-class LineChart {
-  constructor(canvas) {
-    this.canvas = canvas;
-    this.series = new Map(); // name -> [[x, y], ...]
-  }
-
-  add(name, x, y) {
-    if (typeof y !== "number" || !Number.isFinite(y)) return;
-    if (!this.series.has(name)) this.series.set(name, []);
-    const points = this.series.get(name);
-    while (points.length && points[points.length - 1][0] >= x) points.pop(); // a resumed run replays steps
-    points.push([x, y]);
-  }
-
-  draw() {
-    const ctx = this.canvas.getContext("2d");
-    const { width, height } = this.canvas;
-    const pad = { left: 52, right: 12, top: 12, bottom: 40 };
-    ctx.clearRect(0, 0, width, height);
-    ctx.font = "12px system-ui, sans-serif";
-    const all = [...this.series.values()].flat();
-    if (!all.length) {
-      ctx.fillStyle = "#9aa1ad";
-      ctx.fillText("No points yet", pad.left, height / 2);
-      return;
-    }
-    let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
-    let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
-    if (x0 === x1) { x0 -= 1; x1 += 1; }
-    if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
-    const sx = (x) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
-    const sy = (y) => height - pad.bottom - ((y - y0) / (y1 - y0)) * (height - pad.top - pad.bottom);
-
-    ctx.strokeStyle = "#262a33";
-    ctx.fillStyle = "#9aa1ad";
-    const decimals = Math.max(0, Math.min(6, 2 - Math.floor(Math.log10(y1 - y0))));
-    for (let i = 0; i <= 4; i += 1) {
-      const y = y0 + ((y1 - y0) * i) / 4;
-      ctx.beginPath(); ctx.moveTo(pad.left, sy(y)); ctx.lineTo(width - pad.right, sy(y)); ctx.stroke();
-      ctx.fillText(y.toFixed(decimals), 4, sy(y) + 4);
-    }
-    const xTicks = [...new Set([0, 1, 2, 3, 4].map((i) => Math.round(x0 + ((x1 - x0) * i) / 4)))];
-    for (const x of xTicks) ctx.fillText(String(x), sx(x) - 8, height - pad.bottom + 16);
-    let legendX = pad.left;
-    [...this.series.entries()].forEach(([name, points], i) => {
-      ctx.strokeStyle = ctx.fillStyle = COLORS[i % COLORS.length];
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      points.forEach(([x, y], j) => (j ? ctx.lineTo(sx(x), sy(y)) : ctx.moveTo(sx(x), sy(y))));
-      ctx.stroke();
-      if (points.length === 1) ctx.fillRect(sx(points[0][0]) - 2, sy(points[0][1]) - 2, 4, 4);
-      ctx.fillRect(legendX, height - 14, 10, 3);
-      ctx.fillText(name, legendX + 14, height - 9);
-      legendX += 24 + ctx.measureText(name).width;
-    });
-    ctx.lineWidth = 1;
-  }
+// A curve gains a point per logged step; values that are not numbers (a dimension absent from a batch) are skipped.
+function addPoint(series, name, step, value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return;
+  if (!series.has(name)) series.set(name, []);
+  const points = series.get(name);
+  while (points.length && points[points.length - 1][0] >= step) points.pop(); // a resumed run replays steps
+  points.push([step, value]);
 }
 
 // Which logged values go on which chart: losses on one, accuracies (per dimension) on the other.
@@ -228,8 +176,12 @@ function chartValues(values) {
 }
 
 async function followRun(root) {
-  const canvas = (id) => (document.getElementById(id) ? new LineChart(document.getElementById(id)) : null);
-  const charts = { loss: canvas("chart-loss"), acc: canvas("chart-acc") };  // training runs only
+  // Training runs only: each chart's curves (name -> [[step, value], ...]), drawn by charts.js.
+  const charts = Object.entries({ loss: "Loss", acc: "Accuracy" })
+    .map(([key, title]) => ({ key, title, node: document.getElementById(`chart-${key}`), series: new Map() }))
+    .filter((chart) => chart.node);
+  const draw = () => charts.forEach((c) => window.VidPrefCharts.lines(c.node, c.series, { title: c.title }));
+  draw(); // "No points yet" until the first answer
   const startedTerminal = TERMINAL.includes(root.dataset.status);
   let after = 0;
   const poll = async () => {
@@ -242,12 +194,12 @@ async function followRun(root) {
     }
     for (const point of state.metrics) {
       after = point.id;
-      const { loss, acc } = chartValues(point.values);
-      for (const [name, y] of Object.entries(loss)) charts.loss?.add(name, point.step, y);
-      for (const [name, y] of Object.entries(acc)) charts.acc?.add(name, point.step, y);
+      const values = chartValues(point.values);
+      for (const chart of charts) {
+        for (const [name, y] of Object.entries(values[chart.key])) addPoint(chart.series, name, point.step, y);
+      }
     }
-    charts.loss?.draw();
-    charts.acc?.draw();
+    if (state.metrics.length) draw(); // only then: a redraw replaces the curves under the pointer, hiding their titles
     setStatus(root, state.status);
     root.querySelector("[data-field=bar]").style.width = percent(state.progress);
     setField(root, "percent", percent(state.progress));
