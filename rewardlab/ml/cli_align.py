@@ -1,68 +1,28 @@
 """``python -m rewardlab.ml align | generate | train-nrg | win-rate | make-tiny-wan``.
 
-Each command's flags are the fields of its config dataclass (``--batch-size`` sets ``batch_size``), so the
-CLI cannot drift from the configs that Django and Celery build. Results print as JSON on stdout.
+Each command's flags are the fields of its config dataclass (``--batch-size`` sets ``batch_size``; see
+cli_config.py), so the CLI cannot drift from the configs that Django and Celery build. Results print as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import types
-import typing
 from collections.abc import Callable
 
 from tqdm import tqdm
 
 from rewardlab.ml.align import AlignConfig, run_alignment
+from rewardlab.ml.cli_config import add_config_arguments, config_from_args
 from rewardlab.ml.flow_nrg import LatentRewardTrainConfig, train_latent_reward
 from rewardlab.ml.generate import GenerateConfig, generate_videos
 from rewardlab.ml.tiny_wan import make_tiny_wan
 from rewardlab.ml.win_rate import WinRateConfig, evaluate_alignment
 
-
-def key_values(text: str) -> dict[str, float]:
-    """``"vq=1,mq=1,ta=0.5"`` -> {"vq": 1.0, "mq": 1.0, "ta": 0.5} (also ``--rewards a.mp4=0.3,b.mp4=-1``)."""
-    pairs = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"{item!r}: write dimension=weight, e.g. vq=1,mq=1,ta=1")
-        pairs[key.strip()] = float(value)
-    return pairs
-
-
-ALIASES = {"nrg_weights": ["--nrg"]}  # the issue's spelling: generate --nrg vq=1,mq=1,ta=1
-
-
-def _argument(parser: argparse.ArgumentParser, field: dataclasses.Field, hint) -> None:
-    flags = ["--" + field.name.replace("_", "-"), *ALIASES.get(field.name, [])]
-    required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-    default = None if required else (field.default_factory() if field.default is dataclasses.MISSING else field.default)
-    if isinstance(hint, types.UnionType):  # `int | None` -> int
-        hint = next(t for t in typing.get_args(hint) if t is not type(None))
-    origin = typing.get_origin(hint)
-    options: dict = {"dest": field.name, "required": required, "default": default}
-    if hint is bool:
-        options["action"] = argparse.BooleanOptionalAction
-    elif origin is dict:
-        options.update(type=key_values, metavar="KEY=VALUE,...")
-    elif origin is list:
-        options.update(nargs="+", type=typing.get_args(hint)[0])
-    else:
-        options["type"] = hint
-    parser.add_argument(*flags, help=None if required else f"default: {default}", **options)
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
-    hints = typing.get_type_hints(config_class)
-    for field in dataclasses.fields(config_class):
-        _argument(parser, field, hints[field.name])
-
-
-def config_from_args(config_class: type, args: argparse.Namespace):
-    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+OPTIONS = {  # what the field types cannot say (see cli_config.add_config_arguments)
+    "nrg_weights": {"flags": ["--nrg"]},  # the issue's spelling: generate --nrg vq=1,mq=1,ta=1
+    "dtype": {"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32"},
+}
 
 
 def _progress_bar(desc: str) -> tuple[tqdm, Callable[[dict], None]]:
@@ -106,7 +66,7 @@ def register(subparsers) -> None:
     ]
     for name, help_text, config_class, run in commands:
         parser = subparsers.add_parser(name, help=help_text, description=help_text)
-        add_config_arguments(parser, config_class)
+        add_config_arguments(parser, config_class, OPTIONS)
         parser.set_defaults(func=_command(name, config_class, run))
     parser = subparsers.add_parser("make-tiny-wan", help="save a tiny random WanPipeline (tests, demo)")
     parser.add_argument("path")

@@ -1,4 +1,7 @@
-"""Reward commands of `python -m rewardlab.ml`: train-reward, evaluate-reward, score, make-tiny-reward-base."""
+"""Reward commands of `python -m rewardlab.ml`: train-reward, evaluate-reward, score, make-tiny-reward-base.
+
+train-reward's flags are the fields of RewardTrainConfig (see cli_config.py), plus the short spellings below.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,11 @@ import json
 import os
 import signal
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rewardlab.ml.cli_align import key_values
+from rewardlab.ml.cli_config import add_config_arguments, config_from_args, key_values
 from rewardlab.ml.evaluate_reward import evaluate_reward
 from rewardlab.ml.reward_model import VideoRewardScorer
 from rewardlab.ml.tiny_qwen import make_tiny_reward_base
@@ -36,11 +38,33 @@ def _weights(value: str) -> dict[str, float]:
     return {k.lower(): v for k, v in key_values(value).items()}
 
 
+def _split(value: str) -> str | None:
+    return value or None  # '': every row
+
+
+TRAIN_OPTIONS = {  # the short spellings of the README and scripts, and what the field types cannot say
+    "base_model_path": {"flags": ["--base"], "help": "Qwen2-VL base model folder"},
+    "train_file": {"flags": ["--train"], "help": "dataset-version .jsonl or RewardBench .csv"},
+    "output_dir": {"flags": ["--out"], "help": "run folder (checkpoint/, result.json)"},
+    "val_file": {"flags": ["--val"]},
+    "train_split": {"type": _split, "help": "JSONL split to train on ('' for all)"},
+    "val_split": {"type": _split, "help": "JSONL split to validate on ('' for all)"},
+    "video_root": {"help": "folder relative video paths start from (default: the pair file's)"},
+    "dimensions": {"flags": ["--dims"], "type": _csv, "nargs": None, "help": "dimension keys, e.g. vq,mq,ta"},
+    "vision": {"choices": ["full", "frozen", "lora"], "help": "vision tower training"},
+    "loss": {"choices": ["btt", "bt"], "help": "BT with ties or plain BT"},
+    "device": {"help": "auto | cpu | cuda | cuda:N"},
+    "dtype": {"choices": ["auto", "bf16", "fp32"], "help": "autocast dtype, auto: bf16 on CUDA; weights stay fp32"},
+    "resume": {"help": "--no-resume starts over"},
+    "frame_cache_dir": {"flags": ["--frame-cache"], "help": "folder caching decoded, resized frames"},
+    "overall_weights": {"type": _weights, "help": "e.g. vq=1,mq=1,ta=1"},
+    "prompt_template": {"type": lambda path: Path(path).read_text(encoding="utf-8"),
+                        "help": "file with the user text: {prompt} and each reward token, e.g. <|VQ_reward|>, once"},
+}
+
+
 def train(args: argparse.Namespace) -> None:
-    names = {f.name for f in fields(RewardTrainConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    values.update({k: values[k] or None for k in ("train_split", "val_split") if k in values})  # '': every row
-    config = RewardTrainConfig(**values)
+    config = config_from_args(RewardTrainConfig, args)
     stop = {"asked": False}
 
     def on_interrupt(signum, frame):  # first Ctrl-C: stop cleanly at the next step, resumable
@@ -95,34 +119,8 @@ def make_tiny_base(args: argparse.Namespace) -> None:
 
 
 def register(commands) -> None:
-    defaults = RewardTrainConfig(base_model_path="", train_file="", output_dir="")
-
     p = commands.add_parser("train-reward", help="train a VideoReward model on preference pairs (resumable)")
-    p.add_argument("--base", dest="base_model_path", required=True, help="Qwen2-VL base model folder")
-    p.add_argument("--train", dest="train_file", required=True, help="dataset-version .jsonl or RewardBench .csv")
-    p.add_argument("--out", dest="output_dir", required=True, help="run folder (checkpoint/, result.json)")
-    p.add_argument("--val", dest="val_file")
-    p.add_argument("--train-split", help=f"JSONL split to train on (default {defaults.train_split}; '' for all)")
-    p.add_argument("--val-split", help=f"JSONL split to validate on (default {defaults.val_split})")
-    p.add_argument("--video-root", help="folder relative video paths start from (default: the pair file's)")
-    p.add_argument("--dims", dest="dimensions", type=_csv, help="dimension keys, default vq,mq,ta")
-    for name, kind in [("epochs", int), ("max-steps", int), ("batch-size", int), ("grad-accum", int),
-                       ("lr", float), ("warmup-ratio", float), ("weight-decay", float), ("max-grad-norm", float),
-                       ("lora-r", int), ("lora-alpha", int), ("lora-dropout", float), ("theta", float),
-                       ("fps", float), ("max-pixels", int), ("min-pixels", int), ("max-frames", int),
-                       ("seed", int), ("save-every", int), ("num-workers", int)]:
-        attr = name.replace("-", "_")
-        p.add_argument(f"--{name}", dest=attr, type=kind, help=f"default {getattr(defaults, attr)}")
-    p.add_argument("--vision", choices=["full", "frozen", "lora"], help="vision tower training (default full)")
-    p.add_argument("--loss", choices=["btt", "bt"], help="BT with ties (default) or plain BT")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--dtype", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction)
-    p.add_argument("--no-resume", dest="resume", action="store_false", default=None, help="start over")
-    p.add_argument("--frame-cache", dest="frame_cache_dir", help="folder caching decoded, resized frames")
-    p.add_argument("--overall-weights", type=_weights, help="e.g. vq=1,mq=1,ta=1")
-    p.add_argument("--prompt-template", type=lambda path: Path(path).read_text(encoding="utf-8"),
-                   help="file with the user text: {prompt} and each reward token, e.g. <|VQ_reward|>, once")
+    add_config_arguments(p, RewardTrainConfig, TRAIN_OPTIONS)
     p.add_argument("--metrics", help="write the result JSON here (default OUT/train_metrics.json)")
     p.set_defaults(func=train)
 

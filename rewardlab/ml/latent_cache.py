@@ -51,7 +51,7 @@ class LatentDataConfig:
     cache_dir: str | None = None  # default: $VIDPREF_LATENT_CACHE or ~/.cache/vidpref/latents
     seed: int = 0
     device: str = "auto"
-    dtype: str = "auto"  # "auto": bfloat16 on CUDA, float32 on CPU
+    dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
 
     def latent_cache(self, flow: FlowPipeline) -> LatentCache:
         spec = FrameSpec(self.sample_fps, self.num_frames, self.height, self.width)

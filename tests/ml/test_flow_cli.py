@@ -3,8 +3,10 @@
 import json
 
 import pytest
+import torch
 
 from rewardlab.ml.__main__ import main
+from rewardlab.ml.pipelines.wan import resolve_dtype
 from tests.ml.flow_helpers import write_toy_pairs
 
 
@@ -31,3 +33,9 @@ def test_weights_are_written_dimension_equals_weight(capsys):
         main(["generate", "--base-model-path", "x", "--prompts", "p", "--seeds", "0", "--output-dir", "o",
               "--nrg", "vq"])
     assert "write dimension=weight" in capsys.readouterr().err
+
+
+def test_flow_dtypes_take_train_rewards_names_and_still_the_old_ones():
+    names = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "auto": torch.float32,
+             "bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+    assert {name: resolve_dtype(name, torch.device("cpu")) for name in names} == names

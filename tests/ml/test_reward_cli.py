@@ -1,11 +1,16 @@
 """`python -m rewardlab.ml` reward commands, on the real VideoAlign example clips and CSV."""
 
+import argparse
 import json
 import signal
+from dataclasses import fields
 
 import pytest
 
+from rewardlab.ml import cli_reward
 from rewardlab.ml.__main__ import main
+from rewardlab.ml.cli_config import config_from_args
+from rewardlab.ml.train_reward import RewardTrainConfig
 from tests.conftest import FIXTURES
 
 
@@ -52,3 +57,21 @@ def test_train_reward_requires_its_paths(capsys):
     with pytest.raises(SystemExit):
         main(["train-reward", "--base", "x"])
     assert "--train" in capsys.readouterr().err
+
+
+def test_train_reward_has_a_flag_per_config_field_and_keeps_the_short_spellings(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--help"])
+    usage = capsys.readouterr().out
+    assert all(f"--{f.name.replace('_', '-')}" in usage for f in fields(RewardTrainConfig))
+
+    parser = argparse.ArgumentParser()
+    cli_reward.register(parser.add_subparsers())
+    args = parser.parse_args(["train-reward", "--base", "b", "--train", "t.csv", "--out", str(tmp_path), "--dims",
+                              "VQ,mq", "--train-split", "", "--no-resume", "--dtype", "bf16", "--overall-weights",
+                              "VQ=2,mq=1"])
+    config = config_from_args(RewardTrainConfig, args)
+    assert (config.base_model_path, config.train_file, config.output_dir) == ("b", "t.csv", str(tmp_path))
+    assert config.dimensions == ["vq", "mq"] and config.overall_weights == {"vq": 2.0, "mq": 1.0}
+    assert config.train_split is None and config.resume is False and config.dtype == "bf16"
+    assert config.val_split == "val" and config.lr == RewardTrainConfig.lr  # flags left out: the config's defaults

@@ -18,10 +18,13 @@ from torch.utils.checkpoint import checkpoint
 
 from rewardlab.ml.pipelines import component_fingerprint
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # the names train-reward takes
+# The names before, still taken: old commands and stored run settings (an alignment run's "sampling") may use them.
+_OLD_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    dtype = _OLD_NAMES.get(dtype, dtype)
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if dtype not in _DTYPES:
