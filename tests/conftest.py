@@ -62,13 +62,16 @@ def _wait_for_worker(proc: subprocess.Popen, env: dict, timeout: float = 60.0) -
     raise RuntimeError("the Celery worker did not answer a ping within a minute")
 
 
-def start_worker(queues: str = "default,media,gpu", concurrency: int = 2, extra_env: dict | None = None) -> subprocess.Popen:
-    """A real Celery worker process on the test database (call inside django_db_blocker.unblock())."""
+def start_worker(queues: str = "default,media,gpu", concurrency: int = 2, extra_env: dict | None = None,
+                 purge: bool = True) -> subprocess.Popen:
+    """A real Celery worker process on the test database (call inside django_db_blocker.unblock()); ``purge``
+    first drops what earlier tests left on its queues (off when a test queued a task for this worker)."""
     db = settings.DATABASES["default"]
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
            "DJANGO_SETTINGS_MODULE": "config.settings_test", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queues],
-                   env=env, cwd=REPO, capture_output=True)
+    if purge:
+        subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queues],
+                       env=env, cwd=REPO, capture_output=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-c", str(concurrency),
          "-l", "warning", "--without-heartbeat", "--without-mingle", "--without-gossip"],
