@@ -99,7 +99,8 @@ def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
            "DB_CONN_MAX_AGE": "600"}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "--threads", str(threads), "--log-level", "warning", "--backlog", "512"],
+         "--threads", str(threads), "--log-level", "warning", "--backlog", "512",
+         "--keep-alive", "75"],  # as long as a load balancer would hold an annotator's connection
         cwd=REPO, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -141,9 +142,18 @@ def annotate(port: int, project: int, token: str, deadline: float, seed: int, th
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
 
     def post(path: str, body: bytes) -> tuple[int, bytes, float, float]:
+        nonlocal conn
         started = time.time()
-        conn.request("POST", path, body=body, headers=headers)
-        response = conn.getresponse()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+        except (ConnectionError, http.client.RemoteDisconnected):
+            # The server closed an idle keep-alive connection: reconnect and send again, as a browser does
+            # (next and submit are both safe to repeat).
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
         data = response.read()
         return response.status, data, started, time.time()
 

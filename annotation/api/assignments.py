@@ -103,7 +103,7 @@ class AssignmentMediaApi(APIView):
         responses={(200, "video/mp4"): bytes, (206, "video/mp4"): bytes, (200, "image/jpeg"): bytes},
     )
     def get(self, request, assignment_id: int, side: str, kind: str):
-        assignment = assignment_for(user=request.user, assignment_id=assignment_id)
+        assignment = assignment_for(user=request.user, assignment_id=assignment_id, with_videos=True)
         key, content_type = assignment_media_key(assignment=assignment, user=request.user, side=side, kind=kind)
         return storage_file_response(request, key, content_type=content_type)
 

@@ -21,9 +21,14 @@ REMAINING_CACHE_SECONDS = 15
 DEFAULT_FRAME_STEP_S = 1 / 30
 
 
-def assignment_for(*, user: AbstractBaseUser, assignment_id: int) -> Assignment:
-    """The assignment with its pair, prompt and videos; 404 unless the user is in its project (one query)."""
-    assignments = Assignment.objects.select_related("pair__project", "pair__prompt", "pair__video_a", "pair__video_b")
+def assignment_for(*, user: AbstractBaseUser, assignment_id: int, with_videos: bool = False) -> Assignment:
+    """The assignment with its pair and project (and its videos if asked); 404 unless the user is in its project.
+
+    One query. The videos are left out unless needed: submit and skip run on every judgment, and the wider read
+    costs them more to build than to run.
+    """
+    related = ("pair__project", "pair__video_a", "pair__video_b") if with_videos else ("pair__project",)
+    assignments = Assignment.objects.select_related(*related)
     if not user.is_staff:
         memberships = Membership.objects.filter(project=OuterRef("pair__project"), user=user)
         assignments = assignments.annotate(member_role=Subquery(memberships.values("role")[:1]))

@@ -131,12 +131,12 @@ def _lock_annotator(annotator: AbstractBaseUser) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [(_ANNOTATOR_LOCK_NAMESPACE << 32) | annotator.pk])
 
 
-# What the annotator's page needs of an assignment, in one query.
-_WITH_PAIR = ("pair__project", "pair__prompt", "pair__video_a", "pair__video_b")
+# What the annotator's page needs of an assignment, in one query (the project is at hand already).
+_WITH_PAIR = ("pair__prompt", "pair__video_a", "pair__video_b")
 
 
 def live_leases(*, project: Project, annotator: AbstractBaseUser):
-    return Assignment.objects.select_related(*_WITH_PAIR).filter(
+    return Assignment.objects.filter(
         annotator=annotator, pair__project=project, status=Assignment.Status.LEASED, expires_at__gt=timezone.now()
     ).order_by("leased_at", "pk")
 
@@ -151,12 +151,15 @@ def assignment_next(*, project: Project, annotator: AbstractBaseUser, after: int
         with transaction.atomic():
             _lock_annotator(annotator)
             live = live_leases(project=project, annotator=annotator)
-            lease = (live.exclude(pk=after) if after is not None else live).first()
-            if lease is not None:
-                return lease
-            assignment_id = _claim(project=project, annotator=annotator)
+            # Ids first, then one wide read of the answer: most calls find no live lease, and a wide select
+            # costs more to build than to run.
+            assignment_id = (live.exclude(pk=after) if after is not None else live).values_list("pk", flat=True).first()
+            if assignment_id is None:
+                assignment_id = _claim(project=project, annotator=annotator)
             if assignment_id is not None:
-                return Assignment.objects.select_related(*_WITH_PAIR).get(pk=assignment_id)
+                assignment = Assignment.objects.select_related(*_WITH_PAIR).get(pk=assignment_id)
+                assignment.pair.project = project
+                return assignment
         # Lazily, only when nothing seems free: stale leases may hold the last slots (the periodic sweep
         # reclaims the rest), so the hot path never pays for the sweep.
         if attempt == "now" and leases_expire() == 0:
