@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from config.media_storage import media_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -177,21 +179,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", str(500 * 1024 * 1024)))
 
-# Optional S3-compatible storage for media (django-storages); local disk otherwise.
-if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
-    STORAGES = {
-        "default": {"BACKEND": "storages.backends.s3.S3Storage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    }
-else:
-    STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {
-            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEV
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        },
-    }
+# Media on local disk, or in an S3-compatible bucket when AWS_STORAGE_BUCKET_NAME is set (config/media_storage.py).
+STORAGES = {
+    "default": media_storage(),
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEV
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # Serve media with X-Accel-Redirect through nginx in production (empty: Django streams it with Range support).
 MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "")

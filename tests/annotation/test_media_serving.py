@@ -1,11 +1,15 @@
 """Managers' media route: Range slices, conditional requests, nginx offload, presigned redirects, access."""
 
+import socket
+import urllib.request
+
 import pytest
 from django.conf import settings
 
 from annotation import storage
 from annotation.models import Video
 from annotation.services.ingest import video_ingest
+from config.media_storage import media_storage
 from tests.annotation.media_clips import clip
 
 pytestmark = pytest.mark.django_db
@@ -115,16 +119,47 @@ def test_nginx_serves_the_bytes_when_accel_redirect_is_configured(ready, setting
     assert response["Content-Type"] == "video/mp4"
 
 
-def test_with_remote_storage_videos_are_processed_through_it_and_served_by_redirect(project_world, settings):
-    """Django's in-memory storage stands in for S3: not a file system, so every remote code path runs."""
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.InMemoryStorage", "OPTIONS": {"base_url": "https://bucket.example/"}}}
+@pytest.fixture
+def s3_bucket(settings, monkeypatch):
+    """An S3-compatible server (moto's, over real HTTP) with an empty bucket, made the media storage from the
+    environment variables production uses."""
+    boto3 = pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_STORAGE_BUCKET_NAME": "vidpref-media", "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+           "AWS_S3_REGION_NAME": "us-east-1", "AWS_S3_ADDRESSING_STYLE": "path", "AWS_QUERYSTRING_EXPIRE": "600",
+           "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=env["AWS_S3_ENDPOINT_URL"], region_name="us-east-1").create_bucket(
+        Bucket=env["AWS_STORAGE_BUCKET_NAME"])
+    settings.STORAGES = {**settings.STORAGES, "default": media_storage()}
+    yield env
+    server.stop()
+
+
+def test_with_s3_storage_videos_are_processed_through_it_and_served_by_presigned_redirect(project_world, s3_bucket):
     assert storage.local_root() is None
     video, _ = video_ingest(project=project_world["project"], path=clip(21), prompt_text="p", model_name="m",
                             process_now=True)
     assert video.status == Video.Status.READY, video.error
     assert storage.storage().exists(video.playback) and storage.storage().exists(video.poster)
+
     url = f"/api/v1/projects/{video.project_id}/videos/{video.pk}/file/"
     response = project_world["clients"]["manager"].get(url)
-    assert response.status_code == 302 and response["Location"] == f"https://bucket.example/{video.playback}"
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(f"{s3_bucket['AWS_S3_ENDPOINT_URL']}/vidpref-media/{video.playback}?")
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=600" in location  # signed (v4), short-lived
+
+    with storage.storage().open(video.playback) as f:
+        stored = f.read()
+    with urllib.request.urlopen(location) as direct:  # the player follows the redirect to the bucket
+        assert direct.read() == stored
+    with urllib.request.urlopen(urllib.request.Request(location, headers={"Range": "bytes=0-99"})) as part:
+        assert part.status == 206 and part.read() == stored[:100]
     assert project_world["clients"]["annotator"].get(url).status_code == 403
