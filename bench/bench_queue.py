@@ -13,7 +13,8 @@ are), which shows the latency an annotator sees at a given load rather than the 
 Figures per size: judgments per second, p50/p99 of `next` and `submit` as the clients saw them (after a
 warm-up), the gunicorn CPU time per judgment (what sizes a deployment: judgments/s ~ cores / that), and the
 claim statement alone (p50/p99 over a few hundred claims on one connection, rolled back,
-plus its plan), which shows the cost does not grow with the project. Then the invariants: no pair over its
+plus its plan), which shows the cost does not grow with the project, and `next` and `submit` through the real
+views in process with no load (their floor in Python and PostgreSQL, and their query counts). Then the invariants: no pair over its
 target, no duplicate judgment, no lost submit (acknowledged submits = judgment rows), counters = rows.
 Database: ``vidpref_bench_queue`` on the local PostgreSQL (created if missing), or ``DATABASE_URL``; it is
 emptied before each size.
@@ -229,6 +230,32 @@ def claim_alone(project_id: int, samples: int) -> tuple[float, float, str]:
     return percentile(timings, 50), percentile(timings, 99), plan
 
 
+def in_process(project: int, token: str, cycles: int) -> dict[str, tuple[float, int]]:
+    """(p50 ms, queries) of `next` and `submit` through the real views and Django's test client, one annotator,
+    no HTTP server and no load: the floor a request costs in Python and PostgreSQL."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client, auth = Client(), {"HTTP_AUTHORIZATION": f"Token {token}"}
+    body = json.dumps({"choices": {d: "tie" for d in DIMENSIONS}, "duration_ms": 4000})
+    timings: dict[str, list[float]] = {"next": [], "submit": []}
+    queries: dict[str, list[int]] = {"next": [], "submit": []}
+
+    def call(kind: str, path: str, data) -> dict:
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.post(path, data, content_type="application/json", **auth)
+            timings[kind].append((time.perf_counter() - started) * 1000)
+        queries[kind].append(len(captured))
+        return json.loads(response.content)
+
+    for _ in range(cycles):
+        assignment = call("next", f"/api/v1/projects/{project}/assignments/next/", {})["id"]
+        call("submit", f"/api/v1/assignments/{assignment}/submit/", body)
+    return {kind: (percentile(timings[kind][cycles // 5:], 50), percentile(queries[kind], 50)) for kind in timings}
+
+
 def invariants(project: int, acked: list[int]) -> dict[str, int]:
     from django.db import connection
 
@@ -298,6 +325,9 @@ def run(size: int, args) -> None:
         print(f"  {'ok  ' if value == 0 else 'FAIL'} {name}: {value}")
     if any(checks.values()):
         raise SystemExit("invariants violated")
+    floor = in_process(project, tokens[0], args.in_process_cycles)  # after the checks: its judgments are unacked
+    print("  in process, one annotator, no load: " + ", ".join(
+        f"{kind} p50 {ms:.1f} ms ({queries} queries)" for kind, (ms, queries) in floor.items()))
 
 
 def main() -> None:
@@ -312,6 +342,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--claim-samples", type=int, default=300)
+    parser.add_argument("--in-process-cycles", type=int, default=300)
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     django_bench(DATABASE)
