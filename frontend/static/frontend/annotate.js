@@ -25,7 +25,9 @@
   let current = slots[0];
   let standby = slots[1];
 
-  const state = { answers: {}, focus: 0, firstPlayAt: null, shownAt: 0, playing: false, busy: false, rate: 1, raf: 0 };
+  const SAID_MS = 2500; // a plain message ("Saved.") fades after this; errors stay until the next message
+
+  const state = { answers: {}, focus: 0, firstPlayAt: null, shownAt: 0, playing: false, busy: false, rate: 1, raf: 0, said: 0 };
 
   // ---- server ------------------------------------------------------------------------------------------------
 
@@ -145,6 +147,8 @@
     $("comment").value = "";
     root.classList.remove("is-loading", "is-empty");
     $("empty").hidden = true;
+    // A new pair starts at its prompt and videos, even if the last one was answered scrolled down.
+    if (window.scrollY > 0) window.scrollTo({ top: 0 });
     renderAnswers();
     renderTransport();
   }
@@ -205,10 +209,17 @@
     $("submit").disabled = state.busy || !complete();
   }
 
+  // On a short screen the lower dimensions sit below the fold: keep the one the keys act on in view.
+  function revealFocus() {
+    const item = dimensionItems()[state.focus];
+    if (item) item.scrollIntoView({ block: "nearest" });
+  }
+
   function setFocus(index) {
     const count = dimensionItems().length;
     state.focus = Math.max(0, Math.min(count - 1, index));
     renderAnswers();
+    revealFocus();
   }
 
   function choose(index, choice) {
@@ -220,12 +231,15 @@
     const nextOpen = items.findIndex((it, i) => i > index && !state.answers[it.dataset.key]);
     state.focus = nextOpen >= 0 ? nextOpen : index;
     renderAnswers();
+    revealFocus();
   }
 
   function say(text, isError = false) {
     const message = $("message");
     message.textContent = text;
     message.classList.toggle("error", isError);
+    clearTimeout(state.said);
+    if (!isError) state.said = setTimeout(() => { if (message.textContent === text) message.textContent = ""; }, SAID_MS);
   }
 
   async function finish(kind) {

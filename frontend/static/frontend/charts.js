@@ -90,8 +90,11 @@ window.VidPrefCharts = (() => {
 
   // One row per item [{label, value, low, high}], a dot at value and a whisker from low to high.
   function whiskers(container, items, { title = "" } = {}) {
-    const row = 28, left = 150, right = 60, top = 20;
-    const width = 720, height = top + row * Math.max(items.length, 1) + 26;
+    // Drawn at the container's own width: this chart spans the page, and a fixed viewBox scaled up that far
+    // blew its text up to twice the page's size. The label column fits the longest name (about 7 px a letter).
+    const row = 28, right = 60, top = 20;
+    const left = Math.min(320, Math.max(150, 12 + 7 * Math.max(0, ...items.map((i) => i.label.length))));
+    const width = Math.max(480, container.clientWidth || 720), height = top + row * Math.max(items.length, 1) + 26;
     const svg = frame(container, width, height);
     svg.setAttribute("aria-label", title);
     if (!items.length) { emptyNote(svg, width, height, "No battles between different models yet"); return; }

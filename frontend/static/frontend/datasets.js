@@ -12,7 +12,9 @@
         window.location.reload();
         return;
       }
-      row.querySelector(".status").textContent = version.status;
+      const status = row.querySelector(".status");
+      status.textContent = version.status;
+      status.className = `status ${version.status}`;
       const bar = row.querySelector(".progress > span");
       if (bar) bar.style.width = `${Math.round(version.progress * 100)}%`;
     }

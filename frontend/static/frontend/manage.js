@@ -16,6 +16,22 @@
   });
   dialog.addEventListener("close", () => { video.pause(); video.removeAttribute("src"); video.load(); });
 
+  // An upload of a few hundred MB shows nothing until it ends: say so on the button, and stop a second submit.
+  const formButtons = Array.from(document.querySelectorAll(".manage-grid form")).map((form) => {
+    const button = form.querySelector("button");
+    const label = button.textContent;
+    form.addEventListener("submit", () => {
+      button.disabled = true;
+      const file = form.querySelector("input[type=file]");
+      button.textContent = file && file.files.length ? "Uploading…" : "Working…";
+    });
+    return [button, label];
+  });
+  // Back to this page from the next one: the browser may restore it with the buttons still disabled.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) for (const [button, label] of formButtons) { button.disabled = false; button.textContent = label; }
+  });
+
   function setStatus(el, status) {
     el.textContent = status;
     el.className = `status ${status}`;

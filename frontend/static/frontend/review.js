@@ -96,7 +96,7 @@
       return;
     }
     const data = answer.data;
-    $("status").textContent = data.count ? `${data.count} pairs wait for a decision.` : "Nothing to adjudicate: every finished pair has a consensus.";
+    $("status").textContent = data.count ? `${data.count} pairs wait for a decision.` : "Nothing to adjudicate: every finished pair has a consensus. A pair comes here once all its votes are in without one.";
     $("pairs").append(...data.results.map(card));
     shown += data.results.length;
     $("more").hidden = shown - decided >= data.count;

@@ -128,6 +128,22 @@ function setField(root, name, text) {
   return el;
 }
 
+// "train step 3 of 10"; a phase that counts no steps is named alone, and a queued run says what it waits for.
+function phaseText(state, long) {
+  if (!state.phase) return state.status === "queued" ? "waiting for a worker" : "";
+  if (!state.total_steps) return state.phase;
+  return long ? `${state.phase} step ${state.step} of ${state.total_steps}` : `${state.phase} ${state.step}/${state.total_steps}`;
+}
+
+// A log or traceback box shows its end (the newest line, the exception) unless the reader scrolled up in it.
+function setTail(root, name, text) {
+  const el = root.querySelector(`[data-field=${name}]`);
+  if (!el || el.textContent === text) return;
+  const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+  el.textContent = text;
+  if (atEnd) el.scrollTop = el.scrollHeight;
+}
+
 function setStatus(root, status) {
   const el = setField(root, "status", status);
   if (el) el.className = `status status-${status}`;
@@ -142,7 +158,8 @@ async function pollTable(table) {
       if (!row) continue;
       setStatus(row, run.status);
       row.querySelector("[data-field=bar]").style.width = percent(run.progress);
-      setField(row, "text", `${percent(run.progress)}${run.phase ? ` · ${run.phase} ${run.step}/${run.total_steps}` : ""}`);
+      const phase = phaseText(run, false);
+      setField(row, "text", `${percent(run.progress)}${phase ? ` · ${phase}` : ""}`);
       active ||= !TERMINAL.includes(run.status);
     }
     setTimeout(() => pollTable(table), active ? POLL_MS * 2 : POLL_MS * 10);
@@ -183,6 +200,10 @@ async function followRun(root) {
   const draw = () => charts.forEach((c) => window.VidPrefCharts.lines(c.node, c.series, { title: c.title }));
   draw(); // "No points yet" until the first answer
   const startedTerminal = TERMINAL.includes(root.dataset.status);
+  for (const name of ["log", "error"]) {
+    const el = root.querySelector(`[data-field=${name}]`);
+    if (el) el.scrollTop = el.scrollHeight; // the server-rendered text opens at its end too
+  }
   let after = 0;
   const poll = async () => {
     let state;
@@ -201,17 +222,25 @@ async function followRun(root) {
     }
     if (state.metrics.length) draw(); // only then: a redraw replaces the curves under the pointer, hiding their titles
     setStatus(root, state.status);
+    root.dataset.status = state.status; // runs.css colours a failed run's bar
     root.querySelector("[data-field=bar]").style.width = percent(state.progress);
     setField(root, "percent", percent(state.progress));
-    setField(root, "detail", state.phase ? `${state.phase} step ${state.step} of ${state.total_steps}` : "");
+    setField(root, "detail", phaseText(state, true));
     const eta = TERMINAL.includes(state.status) ? "" : formatEta(state.eta_seconds);
     setField(root, "eta", eta && `· ${eta}`);
     setField(root, "attempts", `${state.attempts} of ${state.max_attempts}`);
     setField(root, "worker", `${state.worker_host || "—"} · ${state.device || "—"}`);
-    setField(root, "log", state.log_tail);
+    setTail(root, "log", state.log_tail);
     if (state.error) {
-      setField(root, "error", state.error);
+      setTail(root, "error", state.error);
       root.querySelector("[data-role=error-box]").hidden = false;
+      const summary = root.querySelector("[data-field=error-summary]");
+      const last = state.error.trim().split("\n").pop();
+      if (summary && summary.dataset.text !== last) {
+        summary.dataset.text = last;
+        summary.replaceChildren(`${last} `, Object.assign(document.createElement("a"), { href: "#error", textContent: "Traceback" }));
+        summary.hidden = false;
+      }
     }
     if (state.more_metrics) poll();
     else if (!TERMINAL.includes(state.status)) setTimeout(poll, POLL_MS);
