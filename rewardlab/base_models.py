@@ -1,7 +1,9 @@
 """Base models: the weights runs start from, folders under BASE_MODELS_ROOT (a read-only volume on GPU machines).
 
 A Qwen2-VL folder (``config.json`` of a ``qwen*vl`` model) is a reward base; a diffusers pipeline folder
-(``model_index.json``) is a generator.
+(``model_index.json``) is a generator. A folder may also hold ``vidpref.json`` with the settings runs on it start
+from, ``{"run_defaults": {"reward" | "alignment" | "generation": {setting: value}}}``: the forms show them and the
+services apply them under what a person sets (the demo's tiny models use it to keep runs small).
 """
 
 from __future__ import annotations
@@ -52,3 +54,27 @@ def available(kind: str) -> list[str]:
         if candidate.is_dir() and base_model_kind(candidate) == kind:
             found.append(str(candidate))
     return found
+
+
+RUN_DEFAULTS_FILE = "vidpref.json"
+RUN_KINDS = ("reward", "alignment", "generation")
+
+
+def run_defaults(path: str, kind: str) -> dict:
+    """The settings the base model at ``path`` suggests for runs of ``kind``; {} without a vidpref.json."""
+    file = Path(path) / RUN_DEFAULTS_FILE
+    if not file.is_file():
+        return {}
+    try:
+        defaults = json.loads(file.read_text()).get("run_defaults", {}).get(kind, {})
+    except (ValueError, AttributeError):
+        defaults = None
+    if not isinstance(defaults, dict):
+        raise InvalidInput(f"{file} is not {{\"run_defaults\": {{\"{kind}\": {{...}}}}}}; fix or remove it.",
+                           fields={"base_model_path": ["bad vidpref.json"]})
+    return defaults
+
+
+def run_defaults_by_path(model_kind: str) -> dict[str, dict[str, dict]]:
+    """For the forms: {path: {run kind: settings}} of every available base model of ``model_kind``."""
+    return {path: {kind: run_defaults(path, kind) for kind in RUN_KINDS} for path in available(model_kind)}

@@ -79,15 +79,17 @@ ALIGNMENT = (
     *_LATENTS,
     Param("win_rate_prompts", int, 8, 0, 10_000, help="Held-out prompts to measure the win rate on (0: skip)."),
     Param("win_rate_seeds", list, [0], help="Seeds per win-rate prompt.", on_form=False),
-    Param("sampling", dict, None, help="Win-rate sampling settings: steps, num_frames, height, width, guidance_scale.",
-          on_form=False),
+    Param("sampling", dict, None, help="Win-rate sampling settings: steps, num_frames, height, width, guidance_scale "
+          "(the size defaults to the training size above).", on_form=False),
     _GPUS,
 )
 
+WAN_SIZE = {"num_frames": 81, "height": 480, "width": 832}  # Wan 2.1's native video size
+
 GENERATION = (
-    Param("num_frames", int, 81, 1, 1024),
-    Param("height", int, 480, 8, 4096),
-    Param("width", int, 832, 8, 4096),
+    Param("num_frames", int, WAN_SIZE["num_frames"], 1, 1024),
+    Param("height", int, WAN_SIZE["height"], 8, 4096),
+    Param("width", int, WAN_SIZE["width"], 8, 4096),
     Param("steps", int, 50, 1, 1000),
     Param("guidance_scale", float, 5.0, 0, 100),
     Param("fps", int, 16, 1, 120),
@@ -139,3 +141,10 @@ def clean(params: tuple[Param, ...], values: dict | None) -> dict:
         raise InvalidInput("Some settings are not valid: " + "; ".join(f"{k} {v[0]}" for k, v in errors.items()) + ".",
                            fields=errors)
     return cleaned
+
+
+def win_rate_sampling(config: dict) -> dict:
+    """How an alignment run samples for its win rate: its ``sampling``, over its own training size where set, over
+    Wan's native size; the aligned model is judged at the size it learned."""
+    trained = {k: config[k] for k in WAN_SIZE if config.get(k)}
+    return {**WAN_SIZE, **trained, **(config.get("sampling") or {})}

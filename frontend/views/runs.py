@@ -51,6 +51,7 @@ def runs_home(request):
         "versions": selectors.trainable_versions(project_id),
         "reward_bases": base_models.available("reward"),
         "generator_bases": base_models.available("generator"),
+        "run_defaults": {**base_models.run_defaults_by_path("reward"), **base_models.run_defaults_by_path("generator")},
         "reward_models": selectors.reward_models(project_id=project_id),
         "adapter_runs": AlignmentRun.objects.filter(pk__in=succeeded.values("pk"), method__in=["flow_dpo", "flow_rwr"]),
         "nrg_runs": AlignmentRun.objects.filter(pk__in=succeeded.values("pk"), method="flow_nrg"),

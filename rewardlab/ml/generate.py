@@ -48,11 +48,9 @@ class GenerateConfig:
 
 
 def check_video_size(flow: FlowPipeline, num_frames: int, height: int, width: int) -> None:
-    m, p = flow.frame_multiple, flow.pixel_multiple
-    if num_frames < 1 or (num_frames - 1) % m:
-        raise VideoSizeError(f"num_frames={num_frames}: the VAE takes k*{m}+1 frames (e.g. {m * 20 + 1})")
-    if height % p or width % p or height < p or width < p:
-        raise VideoSizeError(f"{width}x{height}: width and height must be positive multiples of {p}")
+    problems = flow.size_rules.problems(num_frames=num_frames, height=height, width=width)
+    if problems:
+        raise VideoSizeError("; ".join(f"{name} {problem}" for name, problem in problems.items()))
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rewardlab import conf
+from rewardlab import hyperparameters as hp
 from rewardlab.models import AlignmentRun, Generation, RewardEval, RewardRun, Run, ScoreRun
 from rewardlab.services import datasets, outputs
 from rewardlab.services.distributed import call_ml
@@ -66,7 +67,9 @@ def train_reward_run(run: RewardRun, tracker: RunTracker) -> str:
                                   progress=tracker.progress)
         outputs.reward_run_evaluated(run=run, attempt=tracker.attempt, reward_model=reward_model, split=eval_split,
                                      results=results)
-        return f"{result['steps']} steps; test accuracy {results['overall'].get('acc_without_ties')}"
+        accuracy = results["overall"].get("acc_without_ties")
+        shown = f"{accuracy:.1%}" if accuracy is not None else "n/a (no pair there that people decided)"
+        return f"{result['steps']} steps; {eval_split} accuracy without ties {shown}"
     return f"{result['steps']} steps; the dataset version has no test split, so no evaluation"
 
 
@@ -136,7 +139,7 @@ def _win_rate(run: AlignmentRun, judge, adapter_dir: str, tracker: RunTracker) -
         base_model_path=run.base_model_path, reward_checkpoint=judge.checkpoint_dir, reward_base_model_path=judge.base_model_path,
         output_dir=str(Path(run.output_dir) / "win_rate"), adapter_dir=adapter_dir,
         prompts=_eval_prompts(run, int(run.config["win_rate_prompts"])), seeds=list(run.config.get("win_rate_seeds", [0])),
-        device=conf.device(), **_known(WinRateConfig, run.config.get("sampling") or {}),
+        device=conf.device(), **_known(WinRateConfig, hp.win_rate_sampling(run.config)),
     )
     return evaluate_alignment(config, progress=tracker.progress)
 

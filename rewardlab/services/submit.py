@@ -16,7 +16,8 @@ from django.db import transaction
 from annotation.models import DatasetVersion, Project
 from config.errors import InvalidInput
 from rewardlab import hyperparameters as hp
-from rewardlab.base_models import check_base_model
+from rewardlab.base_models import check_base_model, run_defaults
+from rewardlab.ml.pipeline_folders import size_rules
 from rewardlab.models import AlignmentRun, Generation, RewardEval, RewardModel, RewardRun, Run, ScoreRun
 from rewardlab.services.datasets import check_trainable
 from rewardlab.services.runs import run_submit
@@ -36,6 +37,22 @@ def _dimensions(project: Project, dimensions: list[str] | None) -> list[str]:
     return list(dict.fromkeys(dimensions))
 
 
+def _settings(params: tuple[hp.Param, ...], base: str, kind: str, hyperparameters: dict | None) -> dict:
+    """What a person set, over what the base model suggests (its vidpref.json), over the defaults; checked."""
+    return hp.clean(params, {**run_defaults(base, kind), **(hyperparameters or {})})
+
+
+def _check_video_sizes(base: str, sizes: dict, field: str | None = None) -> None:
+    """Refuse sizes the generator cannot take now, not after minutes of loading weights on a GPU worker.
+
+    ``field``: where the sizes came from when not their own settings (``sampling``)."""
+    problems = size_rules(base).problems(**{k: sizes.get(k) for k in ("num_frames", "height", "width")})
+    if problems:
+        fields = {f"hyperparameters.{field or name}": [problem] for name, problem in problems.items()}
+        raise InvalidInput(f"{Path(base).name} cannot make videos of that size: "
+                           + "; ".join(f"{name} {problem}" for name, problem in problems.items()) + ".", fields=fields)
+
+
 def _succeeded(model: type[Run], pk: int | None, *, field: str, project: Project, **filters) -> Run | None:
     if pk is None:
         return None
@@ -52,11 +69,11 @@ def reward_run_create(*, created_by: AbstractBaseUser | None, dataset_version: D
                       name: str = "", dimensions: list[str] | None = None, hyperparameters: dict | None = None,
                       enqueue: bool = True) -> RewardRun:
     check_trainable(dataset_version)
+    base = check_base_model(base_model_path, kind="reward")
     run = RewardRun.objects.create(
         kind=Run.Kind.REWARD_TRAIN, project=dataset_version.project, name=name, created_by=created_by,
-        dataset_version=dataset_version, base_model_path=check_base_model(base_model_path, kind="reward"),
-        dimensions=_dimensions(dataset_version.project, dimensions),
-        config=hp.clean(hp.REWARD_TRAIN, hyperparameters),
+        dataset_version=dataset_version, base_model_path=base, dimensions=_dimensions(dataset_version.project, dimensions),
+        config=_settings(hp.REWARD_TRAIN, base, "reward", hyperparameters),
     )
     return run_submit(run, enqueue=enqueue)
 
@@ -109,7 +126,11 @@ def alignment_run_create(*, created_by: AbstractBaseUser | None, dataset_version
     project = dataset_version.project
     if reward_model and reward_model.project_id != project.pk:
         raise InvalidInput("The reward model belongs to another project.", fields={"reward_model": ["other project"]})
-    config = hp.clean(hp.ALIGNMENT, hyperparameters)
+    base = check_base_model(base_model_path, kind="generator")
+    config = _settings(hp.ALIGNMENT, base, "alignment", hyperparameters)
+    _check_video_sizes(base, {k: config.get(k) for k in ("height", "width")})
+    if reward_model and config.get("win_rate_prompts"):
+        _check_video_sizes(base, hp.win_rate_sampling(config), field="sampling")
     if method == AlignmentRun.Method.FLOW_RWR and reward_model is None:
         raise InvalidInput("Flow-RWR weights videos by their reward: choose a reward model.", fields={"reward_model": ["required for flow_rwr"]})
     if config.get("relabel") and reward_model is None:
@@ -120,8 +141,7 @@ def alignment_run_create(*, created_by: AbstractBaseUser | None, dataset_version
         config["processes"] = 1  # the latent reward model trains in one process
     run = AlignmentRun.objects.create(
         kind=Run.Kind.ALIGNMENT, project=project, name=name, created_by=created_by, method=method,
-        dataset_version=dataset_version, base_model_path=check_base_model(base_model_path, kind="generator"),
-        reward_model=reward_model, dimensions=_dimensions(project, dimensions) if method == AlignmentRun.Method.FLOW_NRG else [],
+        dataset_version=dataset_version, base_model_path=base, reward_model=reward_model, dimensions=_dimensions(project, dimensions) if method == AlignmentRun.Method.FLOW_NRG else [],
         config=config,
     )
     return run_submit(run, enqueue=enqueue)
@@ -154,9 +174,11 @@ def generation_create(*, created_by: AbstractBaseUser | None, project: Project, 
     if nrg and set(weights) - set(nrg.dimensions):
         raise InvalidInput(f"The latent reward model of run {nrg.pk} scores {', '.join(nrg.dimensions)} only.",
                            fields={"nrg_weights": ["unknown dimension"]})
+    config = _settings(hp.GENERATION, base, "generation", hyperparameters)
+    _check_video_sizes(base, config)
     run = Generation.objects.create(
         kind=Run.Kind.GENERATION, project=project, name=name, created_by=created_by, base_model_path=base,
         alignment_run=aligned, nrg_run=nrg, nrg_weights=weights, prompts=prompts, seeds=[int(s) for s in seeds],
-        config=hp.clean(hp.GENERATION, hyperparameters),
+        config=config,
     )
     return run_submit(run, enqueue=enqueue)

@@ -28,6 +28,7 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
     project = world.build_project(name="Browser runs")
     version = world.export_version(project)
     base = world.tiny_reward_base()
+    generator = world.tiny_generator()
     admin = make_user("runs_admin", staff=True)
     manager = make_user("runs_manager")
     project.memberships.create(user=manager, role="manager")
@@ -47,9 +48,16 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
         page.click("button[type=submit]")
         page.wait_for_url("**/runs/")
 
+        # Choosing a base model fills in the settings it suggests (the tiny models': small videos, short runs).
+        generation = page.locator("#generation-form")
+        generation.locator("select[name=base_model_path]").select_option(str(generator))
+        expect(generation.locator("input[name='hp.width']")).to_have_value("32")
+        expect(generation.locator("input[name='hp.steps']")).to_have_value("8")
+
         form = page.locator("#reward-run-form")
         form.locator("select[name=dataset_version]").select_option(str(version.pk))
         form.locator("select[name=base_model_path]").select_option(str(base))
+        expect(form.locator("input[name='hp.max_steps']")).to_have_value("40")
         form.locator("input[name=name]").fill("from the browser")
         form.locator("input[name=dimensions]").fill("vq, mq")
         form.locator("summary").click()

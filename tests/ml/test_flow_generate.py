@@ -53,10 +53,13 @@ def test_generate_writes_one_mp4_per_prompt_and_seed_with_the_adapter_loaded(bas
 
 def test_generate_refuses_sizes_the_vae_cannot_take(base, tmp_path):
     config = GenerateConfig(base_model_path=str(base), prompts=["x"], seeds=[0], output_dir=str(tmp_path), steps=1)
-    with pytest.raises(VideoSizeError, match=r"num_frames=10: the VAE takes k\*4\+1 frames"):
+    with pytest.raises(VideoSizeError, match=r"num_frames 10: the VAE takes k\*4\+1 frames"):
         generate_videos(GenerateConfig(**{**vars(config), "num_frames": 10, "height": 32, "width": 32}))
-    with pytest.raises(VideoSizeError, match="40x24: width and height must be positive multiples of 16"):
+    with pytest.raises(VideoSizeError, match="height 24: must be a positive multiple of 16; width 40: must be"):
         generate_videos(GenerateConfig(**{**vars(config), "num_frames": 9, "height": 24, "width": 40}))
+    # The tiny model's position encoding covers 32 patches a side (16 px each): Wan's native 832 is too wide.
+    with pytest.raises(VideoSizeError, match="width 832: this model takes at most 512"):
+        generate_videos(GenerateConfig(**{**vars(config), "num_frames": 9, "height": 32, "width": 832}))
     with pytest.raises(FileNotFoundError, match="has no pytorch_lora_weights.safetensors"):
         generate_videos(GenerateConfig(**{**vars(config), "num_frames": 9, "height": 32, "width": 32,
                                           "adapter_dir": str(tmp_path)}))

@@ -127,6 +127,32 @@ def test_alignment_and_generation_requests_are_checked_before_anything_is_queued
     assert started.json()["config"]["beta"] == 100
 
 
+def test_runs_start_from_the_base_models_suggested_settings_and_sizes_it_cannot_make_are_refused(admin, trained_on):
+    generator = world.tiny_generator()  # make_tiny_models writes its vidpref.json: small videos, few steps
+    body = {"project": trained_on.project.pk, "base_model_path": str(generator), "prompts": ["a cat"]}
+    started = admin.post("/api/v1/generations/", body, format="json")
+    assert started.status_code == 202, started.json()
+    config = started.json()["config"]
+    assert (config["num_frames"], config["height"], config["width"], config["steps"]) == (9, 32, 32, 8)
+
+    too_wide = admin.post("/api/v1/generations/", {**body, "hyperparameters": {"width": 832}}, format="json").json()
+    assert too_wide["error"]["fields"] == {"hyperparameters.width": ["832: this model takes at most 512 (its position "
+                                                                     "encoding ends there)"]}
+    assert too_wide["error"]["message"].startswith("tiny-wan cannot make videos of that size: width 832")
+
+    judge = RewardModel.objects.create(project=trained_on.project, name="judge", checkpoint_dir="/runs/judge",
+                                       base_model_path=str(trained_on.base), dimensions=["vq"])
+    alignment = {"dataset_version": trained_on.version.pk, "method": "flow_dpo", "base_model_path": str(generator),
+                 "reward_model": judge.pk}
+    # The win rate samples at the training size unless told otherwise; here it is told too big a size.
+    refused = admin.post("/api/v1/alignment-runs/", {**alignment, "hyperparameters": {"sampling": {"height": 24}}},
+                         format="json").json()
+    assert refused["error"]["fields"] == {"hyperparameters.sampling": ["24: must be a positive multiple of 16"]}
+    aligned = admin.post("/api/v1/alignment-runs/", alignment, format="json")
+    assert aligned.status_code == 202 and aligned.json()["config"]["height"] == 32
+    assert Run.objects.count() == 2  # the generation and this alignment run; nothing of the refused ones
+
+
 def test_promoting_a_reward_model_makes_it_the_only_one_of_its_project(admin, trained_on):
     old, new = (RewardModel.objects.create(project=trained_on.project, name=n, checkpoint_dir=f"/runs/{n}",
                                            base_model_path=str(trained_on.base), dimensions=["vq"]) for n in ("old", "new"))

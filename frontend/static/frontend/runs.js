@@ -54,7 +54,28 @@ function showError(container, error) {
   if (box) box.textContent = [error.message, ...fields].join("\n");
 }
 
+// A base model may suggest settings for its runs (its vidpref.json; the demo's tiny models keep runs small with
+// it): choosing the model fills them in and puts every other setting back to the form's default.
+function applyRunDefaults(form, byPath) {
+  const select = form.querySelector("select[name=base_model_path]");
+  const suggested = (byPath[select.value] || {})[form.dataset.runKind] || {};
+  for (const el of form.querySelectorAll("[name^='hp.']")) {
+    const value = suggested[el.name.slice(3)];
+    if (el.type === "checkbox") el.checked = value === undefined ? el.defaultChecked : Boolean(value);
+    else if (el.tagName === "SELECT") {
+      const initial = [...el.options].find((option) => option.defaultSelected) || el.options[0];
+      el.value = value === undefined ? initial.value : String(value);
+    } else el.value = value === undefined ? el.defaultValue : String(value);
+  }
+}
+
 function setupForms() {
+  const runDefaults = JSON.parse(document.getElementById("run-defaults")?.textContent || "{}");
+  for (const form of document.querySelectorAll("form[data-run-kind]")) {
+    const select = form.querySelector("select[name=base_model_path]");
+    select.addEventListener("change", () => applyRunDefaults(form, runDefaults));
+    applyRunDefaults(form, runDefaults);
+  }
   for (const form of document.querySelectorAll("form.run-form")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();

@@ -1,9 +1,24 @@
 """Write tiny, randomly initialised base models under BASE_MODELS_ROOT for the offline demo and tests:
 a Qwen2-VL reward base (``tiny-qwen2-vl``) and a Wan 2.1 text-to-video pipeline (``tiny-wan``)."""
 
+import json
+
 from django.core.management.base import BaseCommand
 
 from rewardlab import conf
+from rewardlab.base_models import RUN_DEFAULTS_FILE
+
+# What runs on the tiny models start from (base_models.run_defaults): seconds on a CPU, and sizes the tiny Wan
+# can take (its position encoding covers 512 pixels a side).
+_TINY_VIDEO = {"num_frames": 9, "height": 32, "width": 32}
+RUN_DEFAULTS = {
+    "tiny-qwen2-vl": {"reward": {"max_steps": 40, "lr": 1e-4, "max_pixels": 112 * 112, "save_every": 20}},
+    "tiny-wan": {
+        "alignment": {**_TINY_VIDEO, "max_steps": 20, "batch_size": 4, "win_rate_prompts": 2,
+                      "sampling": {"steps": 8}},
+        "generation": {**_TINY_VIDEO, "steps": 8},
+    },
+}
 
 
 class Command(BaseCommand):
@@ -19,6 +34,7 @@ class Command(BaseCommand):
             path = root / name
             if (path / marker).is_file():
                 self.stdout.write(f"{path} exists")
-                continue
-            make(path)
-            self.stdout.write(self.style.SUCCESS(f"wrote {path}"))
+            else:
+                make(path)
+                self.stdout.write(self.style.SUCCESS(f"wrote {path}"))
+            (path / RUN_DEFAULTS_FILE).write_text(json.dumps({"run_defaults": RUN_DEFAULTS[name]}, indent=2) + "\n")

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from torch import nn
 
-
-class UnsupportedPipelineError(ValueError):
-    """The base model path is not a diffusers pipeline we can align."""
+from rewardlab.ml.pipeline_folders import SizeRules, UnsupportedPipelineError, read_pipeline_class  # noqa: F401
 
 
 class VideoSizeError(ValueError):
@@ -36,6 +33,7 @@ class FlowPipeline(Protocol):
     model_id: str  # fingerprint of the VAE + text encoder: the latent cache's key
     device: torch.device
     dtype: torch.dtype
+    size_rules: SizeRules  # the same as pipeline_folders.size_rules(path)
     frame_multiple: int  # a video has k * frame_multiple + 1 frames
     pixel_multiple: int  # height and width are multiples of this
     lora_target_modules: list[str]
@@ -59,16 +57,6 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def read_pipeline_class(path: str | Path) -> str:
-    index = Path(path) / "model_index.json"
-    if not index.is_file():
-        raise UnsupportedPipelineError(
-            f"{path} is not a diffusers pipeline folder (no model_index.json); "
-            "pass the local folder of a saved pipeline such as Wan2.1-T2V-1.3B-Diffusers"
-        )
-    return json.loads(index.read_text())["_class_name"]
-
-
 def component_fingerprint(root: Path, components: list[str]) -> str:
     """Hash of the components' configs and weight files (size + first and last MiB): cheap, changes with weights."""
     digest = hashlib.sha256()
@@ -89,12 +77,17 @@ def component_fingerprint(root: Path, components: list[str]) -> str:
 _ADAPTERS = {"WanPipeline": "rewardlab.ml.pipelines.wan:WanFlowPipeline"}
 
 
-def load_flow_pipeline(path: str | Path, *, device: str = "auto", dtype: str = "auto") -> FlowPipeline:
+def _adapter(path: str | Path) -> type:
     class_name = read_pipeline_class(path)
     if class_name not in _ADAPTERS:
         raise UnsupportedPipelineError(
             f"{path} holds a {class_name}; supported rectified-flow pipelines: {', '.join(sorted(_ADAPTERS))}"
         )
     module_name, adapter_name = _ADAPTERS[class_name].split(":")
-    adapter = getattr(importlib.import_module(module_name), adapter_name)
-    return adapter.from_pretrained(Path(path), device=resolve_device(device), dtype=dtype)
+    return getattr(importlib.import_module(module_name), adapter_name)
+
+
+def load_flow_pipeline(path: str | Path, *, device: str = "auto", dtype: str = "auto") -> FlowPipeline:
+    return _adapter(path).from_pretrained(Path(path), device=resolve_device(device), dtype=dtype)
+
+

@@ -16,6 +16,7 @@ from diffusers.pipelines.wan.pipeline_wan import prompt_clean
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from rewardlab.ml.pipeline_folders import wan_size_rules
 from rewardlab.ml.pipelines import component_fingerprint
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # the names train-reward takes
@@ -47,8 +48,9 @@ class WanFlowPipeline:
         vae_config = pipe.vae.config
         self.latents_mean = torch.tensor(vae_config.latents_mean).view(-1, 1, 1, 1)
         self.latents_std = torch.tensor(vae_config.latents_std).view(-1, 1, 1, 1)
-        self.frame_multiple = pipe.vae_scale_factor_temporal
-        self.pixel_multiple = pipe.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
+        self.size_rules = wan_size_rules(vae_config, self.transformer.config)
+        self.frame_multiple = self.size_rules.frame_multiple
+        self.pixel_multiple = self.size_rules.pixel_multiple
         self.num_train_timesteps = self.scheduler.config.num_train_timesteps
 
     @classmethod
