@@ -18,7 +18,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from rewardlab.ml.pipeline_folders import SizeRules, UnsupportedPipelineError, read_pipeline_class  # noqa: F401
+from rewardlab.ml.pipeline_folders import SizeRules, UnsupportedPipelineError, read_pipeline_class
 
 
 class VideoSizeError(ValueError):
