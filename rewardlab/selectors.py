@@ -88,7 +88,9 @@ def evaluation_table(evaluations: list[RewardEval]) -> dict:
         known = [r["cells"][i].get("acc_without_ties") for r in rows if r["cells"][i].get("acc_without_ties") is not None]
         for row in rows:
             row["cells"][i]["best"] = len(rows) > 1 and bool(known) and row["cells"][i].get("acc_without_ties") == max(known)
-    return {"dimensions": dimensions, "rows": rows}
+    # Column heads as the projects name their dimensions ("Visual Quality", not "vq").
+    labels = {d["key"]: d.get("label", d["key"]) for e in evaluations for d in e.project.dimensions}
+    return {"dimensions": [labels.get(d, d) for d in dimensions], "rows": rows}
 
 
 def unscored_videos(reward_model: RewardModel) -> QuerySet[Video]:

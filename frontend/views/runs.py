@@ -86,7 +86,7 @@ def evaluations_compare(request):
         evaluations = evaluations.filter(pk__in=ids)
     if request.GET.get("project", "").isdigit():
         evaluations = evaluations.filter(project_id=request.GET["project"])
-    table = selectors.evaluation_table(list(evaluations.order_by("-created_at")[:50]))
+    table = selectors.evaluation_table(list(evaluations.select_related("project").order_by("-created_at")[:50]))
     return render(request, "frontend/runs_compare.html", {"table": table, "projects": Project.objects.order_by("name")})
 
 

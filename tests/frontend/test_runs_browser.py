@@ -69,6 +69,7 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
         expect(page.locator("[data-field=percent]")).to_have_text("100%", timeout=120_000)
         expect(page.locator("[data-field=status]")).to_have_text("succeeded")
         expect(page.locator("table.compare")).to_contain_text("from the browser")  # the held-out evaluation
+        expect(page.locator("table.compare thead")).to_contain_text("Visual Quality")  # labels, not keys
         assert page.locator("[data-field=log]").inner_text().count("phase train started") == 1
         # The curves: the loss has a point per training step, the accuracy a curve per dimension.
         loss = page.locator("#chart-loss polyline", has_text="loss")
