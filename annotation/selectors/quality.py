@@ -169,6 +169,7 @@ def _median_ms(buckets: Mapping[int, int]) -> int | None:
 # ---- the report -------------------------------------------------------------------------------------------------
 
 def _dimension_report(project: Project, profile_table: list) -> list[dict]:
+    to_adjudicate = _to_adjudicate_by_dimension(project, profile_table)
     profiles: dict[str, list] = defaultdict(list)
     for dim, na, nb, nt, adjudicated, n in profile_table:
         profiles[dim].append((na, nb, nt, adjudicated, n))
@@ -185,7 +186,8 @@ def _dimension_report(project: Project, profile_table: list) -> list[dict]:
             "alpha": None if alpha is None else round(alpha, 4),
             "pairs_with_two_or_more_votes": sum(n for na, nb, nt, _, n in rows if na + nb + nt >= 2),
             "adjudicated": sum(n for *_, adjudicated, n in rows if adjudicated),
-            "consensus": dict(consensus),
+            "consensus": dict(consensus),  # "undecided" includes pairs still collecting votes
+            "to_adjudicate": to_adjudicate[d["key"]],  # finished pairs among them, not adjudicated yet
         })
     return report
 
@@ -292,21 +294,45 @@ def project_quality(*, project: Project, thresholds: Thresholds | None = None) -
 
 # ---- consensus and adjudication --------------------------------------------------------------------------------
 
+def _undecided_tallies(project: Project, profile_table: list) -> list[tuple[int, int, int, int]]:
+    """(dimension index, A, B, tie votes) of each tally that has no consensus. Decided here, by the one rule (an
+    adjudication of the pair still settles it: see _awaiting)."""
+    index = {dim: i for i, dim in enumerate(project.dimension_keys)}
+    return sorted({(index[dim], na, nb, nt) for dim, na, nb, nt, adjudicated, _ in profile_table
+                   if na + nb + nt and profile_consensus(na, nb, nt, adjudicated) is None})
+
+
+def _awaiting(tallies: list[tuple[int, int, int, int]], dimension: int | None = None) -> str:
+    """SQL: the pair (tallies t, adjudication ad) has one of ``tallies`` on a dimension (or on ``dimension``) that
+    no adjudication has decided; SQL only matches the tallies Python found undecided."""
+    match = " OR ".join(f"(t.a{i} = {na} AND t.b{i} = {nb} AND t.t{i} = {nt} AND {_dim('ad.choices', i)} IS NULL)"
+                        for i, na, nb, nt in tallies if dimension in (None, i))
+    return f"({match or '1 = 0'})"
+
+
+# Finished ordinary pairs: they get no more votes, so an undecided one waits for an adjudicator.
+_FINISHED_PAIRS = """
+    FROM tallies t JOIN annotation_pair p ON p.id = t.pair_id
+    LEFT JOIN annotation_adjudication ad ON ad.pair_id = t.pair_id
+    WHERE p.done_count >= p.target"""
+
+
+def _to_adjudicate_by_dimension(project: Project, profile_table: list) -> dict[str, int]:
+    keys = project.dimension_keys
+    tallies = _undecided_tallies(project, profile_table)
+    if not tallies:
+        return dict.fromkeys(keys, 0)
+    counts = ", ".join(f"SUM(CASE WHEN {_awaiting(tallies, i)} THEN 1 ELSE 0 END)" for i in range(len(keys)))
+    (row,) = _rows(project, f"SELECT {counts} {_FINISHED_PAIRS}")
+    return {key: int(n or 0) for key, n in zip(keys, row, strict=True)}
+
+
 def pairs_to_adjudicate(*, project: Project, limit: int = 20, offset: int = 0) -> tuple[int, list[int]]:
     """(how many, a page of ids) of finished ordinary pairs with a dimension that has no consensus yet."""
-    index = {dim: i for i, dim in enumerate(project.dimension_keys)}
-    # Which tallies have no consensus is decided here, by the one rule; SQL then only matches those tallies.
-    undecided = [(index[dim], na, nb, nt) for dim, na, nb, nt, adjudicated, _ in _profile_table(project)
-                 if na + nb + nt and profile_consensus(na, nb, nt, adjudicated) is None]
-    if not undecided:
+    tallies = _undecided_tallies(project, _profile_table(project))
+    if not tallies:
         return 0, []
-    match = " OR ".join(f"(t.a{i} = {na} AND t.b{i} = {nb} AND t.t{i} = {nt} AND {_dim('ad.choices', i)} IS NULL)"
-                        for i, na, nb, nt in undecided)
-    candidates = f"""
-        SELECT t.pair_id FROM tallies t
-        JOIN annotation_pair p ON p.id = t.pair_id
-        LEFT JOIN annotation_adjudication ad ON ad.pair_id = t.pair_id
-        WHERE p.done_count >= p.target AND ({match})"""
+    candidates = f"SELECT t.pair_id {_FINISHED_PAIRS} AND {_awaiting(tallies)}"
     total = _rows(project, f"SELECT COUNT(*) FROM ({candidates}) c")[0][0]
     page = _rows(project, f"{candidates} ORDER BY t.pair_id LIMIT %(limit)s OFFSET %(offset)s",
                  limit=limit, offset=offset)

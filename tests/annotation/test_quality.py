@@ -130,6 +130,23 @@ def test_undecided_pairs_wait_for_an_adjudicator_whose_decision_becomes_the_cons
     assert rows["careful"]["consensus_agreement"] == 1.0
 
 
+def test_quality_tells_pairs_still_collecting_votes_from_those_waiting_for_an_adjudicator(judged_world):
+    project = judged_world["project"]
+    good, sloppy = (project.memberships.get(user__username=name).user for name in ("good", "sloppy"))
+    p4 = make_pairs(project, 1)[0]  # wants 3 votes; its 2 have no majority yet (an even A/B split would be a tie)
+    judge(p4, good, {"vq": "A", "overall": "A"})
+    judge(p4, sloppy, {"vq": "A", "overall": "tie"})
+
+    overall = quality(judged_world)["dimensions"][1]
+    assert overall["consensus"]["undecided"] == 2 and overall["to_adjudicate"] == 1  # p3 is finished, p4 is not
+    assert quality(judged_world)["dimensions"][0]["to_adjudicate"] == 0
+
+    judged_world["clients"]["manager"].post(f"/api/v1/pairs/{judged_world['pairs'][2].pk}/adjudication/",
+                                            {"choices": {"overall": "A"}}, format="json")
+    overall = quality(judged_world)["dimensions"][1]
+    assert overall["consensus"]["undecided"] == 1 and overall["to_adjudicate"] == 0
+
+
 def test_adjudication_and_gold_reject_bad_outcomes_and_non_managers(judged_world):
     manager, annotator, p3 = judged_world["clients"]["manager"], judged_world["clients"]["annotator"], judged_world["pairs"][2]
 

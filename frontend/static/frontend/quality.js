@@ -73,9 +73,9 @@
     charts.bars($("alpha-chart"), dimensions.map((d) => ({ label: d.label, value: d.alpha })),
       { lo: -1, hi: 1, guides: [0.667, 0.8], lowBelow: 0.667, title: "Krippendorff's alpha per dimension" });
     table($("consensus"), [["Dimension"], ["α", "num"], ["A wins", "num"], ["B wins", "num"], ["Tie", "num"],
-      ["Undecided", "num"], ["Adjudicated", "num"]],
+      ["Undecided", "num"], ["To adjudicate", "num"], ["Adjudicated", "num"]],
     dimensions.map((d) => [d.label, d.alpha === null ? "–" : d.alpha.toFixed(3), d.consensus.A, d.consensus.B,
-      d.consensus.tie, d.consensus.undecided, d.adjudicated]));
+      d.consensus.tie, d.consensus.undecided, d.to_adjudicate, d.adjudicated]));
     const select = $("dimension");
     if (!select.options.length) {
       for (const d of dimensions) select.append(new Option(d.label, d.key, false, d.key === "overall"));
