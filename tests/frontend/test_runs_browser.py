@@ -2,10 +2,14 @@
 page, watches its progress reach 100%, and promotes the checkpoint it registered."""
 
 import pytest
+from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import PASSWORD, make_user, start_worker, stop_worker
+from rewardlab.models import Run
+from rewardlab.services.runs import run_cancel
+from rewardlab.services.submit import reward_run_create
+from tests.conftest import PASSWORD, make_user, start_worker, stop_worker, wait_until
 from tests.rewardlab import world
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,7 +42,7 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.set_default_timeout(20_000)
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -80,6 +84,27 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
 
         page.get_by_role("button", name="Promote to the project's reward model").click()
         expect(page.get_by_text("The project's reward model")).to_be_visible()
+
+        # A run started elsewhere (here: as a shell command does) is announced on the runs list, which offers to
+        # show it.
+        page = page.context.new_page()  # the run page may still be reloading after the promotion
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{live_server.url}/runs/")
+        notice = page.locator("[data-role=new-runs]")
+        expect(notice).to_be_hidden()
+        script_run = reward_run_create(created_by=admin, dataset_version=version, base_model_path=str(base),
+                                       name="from a script", enqueue=False)
+        expect(notice).to_be_visible(timeout=30_000)
+        run_cancel(run=script_run)  # no run left running: the list polls slowly again
+        # The ORM ran inside Playwright's event loop, which gives it a connection of its own: close it now, or it
+        # outlives the test database.
+        connection.close()
+        notice.locator("a").click()
+        expect(page.locator("#runs-table")).to_contain_text("from a script")
+        expect(notice).to_be_hidden()
         browser.close()
     assert errors == []
     assert project.reward_models.get().is_active
+    # Promoting it queued a scoring run of the project's videos, which the worker finishes.
+    scoring = wait_until(lambda: Run.objects.filter(kind="scoring", status__in=Run.TERMINAL).first(), timeout=60)
+    assert scoring.status == "succeeded", scoring.error

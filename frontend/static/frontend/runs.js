@@ -174,15 +174,21 @@ async function pollTable(table) {
   try {
     const page = await api("GET", table.dataset.poll);
     let active = false;
+    let unseen = false;
     for (const run of page.results) {
       const row = table.querySelector(`tr[data-run-id="${run.id}"]`);
-      if (!row) continue;
+      if (!row) {
+        unseen = true; // started from another page, the API or a shell: offer a reload rather than lose a form
+        continue;
+      }
       setStatus(row, run.status);
       row.querySelector("[data-field=bar]").style.width = percent(run.progress);
       const phase = phaseText(run, false);
       setField(row, "text", `${percent(run.progress)}${phase ? ` · ${phase}` : ""}`);
       active ||= !TERMINAL.includes(run.status);
     }
+    const notice = table.parentElement.querySelector("[data-role=new-runs]");
+    if (notice) notice.hidden = !unseen;
     setTimeout(() => pollTable(table), active ? POLL_MS * 2 : POLL_MS * 10);
   } catch (error) {
     setTimeout(() => pollTable(table), POLL_MS * 10);
