@@ -75,6 +75,13 @@ def run_defaults(path: str, kind: str) -> dict:
     return defaults
 
 
+def choices(kind: str) -> list[tuple[str, str]]:
+    """(path, name under BASE_MODELS_ROOT) of the available ``kind`` models, for forms: the name is what people
+    recognise (``Qwen/Qwen2-VL-2B-Instruct``), the path what the API takes."""
+    root = conf.base_models_root()
+    return [(path, Path(path).relative_to(root).as_posix()) for path in available(kind)]
+
+
 def run_defaults_by_path(model_kind: str) -> dict[str, dict[str, dict]]:
     """For the forms: {path: {run kind: settings}} of every available base model of ``model_kind``."""
     return {path: {kind: run_defaults(path, kind) for kind in RUN_KINDS} for path in available(model_kind)}
