@@ -84,6 +84,7 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
 
         page.get_by_role("button", name="Promote to the project's reward model").click()
         expect(page.get_by_text("The project's reward model")).to_be_visible()
+        expect(page.get_by_text("It scores the project's videos")).to_be_visible()  # the promotion queued that
 
         # A run started elsewhere (here: as a shell command does) is announced on the runs list, which offers to
         # show it.
