@@ -5,7 +5,7 @@ role get 403.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from rest_framework.permissions import BasePermission
 
 from annotation.models import Membership, Project
@@ -21,12 +21,7 @@ def role_in(user: AbstractBaseUser, project: Project) -> str | None:
     return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
 
 
-def require_role(user: AbstractBaseUser, project: Project, *roles: str, role: str | None = None) -> str:
-    """Raise unless the user holds one of ``roles`` in the project (admins always pass).
-
-    ``role``: the user's role when the caller has read it already (see :func:`project_for`).
-    """
-    role = role or role_in(user, project)
+def _check_role(role: str | None, project: Project, roles: tuple[str, ...]) -> str:
     if role is None:
         raise NotFound("Project not found.")
     if role != "admin" and role not in roles:
@@ -34,16 +29,33 @@ def require_role(user: AbstractBaseUser, project: Project, *roles: str, role: st
     return role
 
 
+def require_role(user: AbstractBaseUser, project: Project, *roles: str) -> str:
+    """Raise unless the user holds one of ``roles`` in the project (admins always pass)."""
+    return _check_role(role_in(user, project), project, roles)
+
+
+def with_role(queryset: QuerySet, user: AbstractBaseUser, project_field: str) -> QuerySet:
+    """``queryset`` with the user's membership role in the project at ``project_field`` read in the same query;
+    :func:`read_role` then gives the role without another one (hot paths)."""
+    if not user.is_authenticated or user.is_staff:
+        return queryset
+    memberships = Membership.objects.filter(project=OuterRef(project_field), user=user)
+    return queryset.annotate(member_role=Subquery(memberships.values("role")[:1]))
+
+
+def read_role(user: AbstractBaseUser, row) -> str | None:
+    """The role :func:`with_role` read along with ``row``, as :func:`role_in` would give it."""
+    if not user.is_authenticated:
+        return None
+    return "admin" if user.is_staff else row.member_role
+
+
 def project_for(user: AbstractBaseUser, project_id: int, *roles: str) -> Project:
-    """The project, if the user holds one of ``roles`` there; project and membership in one query (a hot path)."""
-    projects = Project.objects.filter(pk=project_id)
-    if user.is_authenticated and not user.is_staff:
-        memberships = Membership.objects.filter(project=OuterRef("pk"), user=user)
-        projects = projects.annotate(member_role=Subquery(memberships.values("role")[:1]))
-    project = projects.first()
+    """The project, if the user holds one of ``roles`` there; project and membership in one query."""
+    project = with_role(Project.objects.filter(pk=project_id), user, "pk").first()
     if project is None:
         raise NotFound("Project not found.")
-    require_role(user, project, *roles, role="admin" if user.is_staff else getattr(project, "member_role", None))
+    _check_role(read_role(user, project), project, roles)
     return project
 
 

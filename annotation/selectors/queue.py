@@ -8,11 +8,12 @@ from datetime import datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import F, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation.models import Assignment, Judgment, Membership, Pair, Project, Video
+from annotation.models import Assignment, Judgment, Pair, Project, Video
+from annotation.permissions import read_role, with_role
 from annotation.services.assignment import to_canonical
 from config.errors import NotFound
 
@@ -28,12 +29,9 @@ def assignment_for(*, user: AbstractBaseUser, assignment_id: int, with_videos: b
     costs them more to build than to run.
     """
     related = ("pair__project", "pair__video_a", "pair__video_b") if with_videos else ("pair__project",)
-    assignments = Assignment.objects.select_related(*related)
-    if not user.is_staff:
-        memberships = Membership.objects.filter(project=OuterRef("pair__project"), user=user)
-        assignments = assignments.annotate(member_role=Subquery(memberships.values("role")[:1]))
+    assignments = with_role(Assignment.objects.select_related(*related), user, "pair__project")
     assignment = assignments.filter(pk=assignment_id).first()
-    if assignment is None or not (user.is_staff or assignment.member_role):
+    if assignment is None or read_role(user, assignment) is None:
         raise NotFound("Assignment not found.")
     return assignment
 
