@@ -60,19 +60,24 @@ RUN_DEFAULTS_FILE = "vidpref.json"
 RUN_KINDS = ("reward", "alignment", "generation")
 
 
-def run_defaults(path: str, kind: str) -> dict:
-    """The settings the base model at ``path`` suggests for runs of ``kind``; {} without a vidpref.json."""
+def _run_defaults_file(path: str) -> dict[str, dict]:
+    """{run kind: settings} from the folder's vidpref.json; {} without one."""
     file = Path(path) / RUN_DEFAULTS_FILE
     if not file.is_file():
         return {}
     try:
-        defaults = json.loads(file.read_text()).get("run_defaults", {}).get(kind, {})
+        by_kind = json.loads(file.read_text()).get("run_defaults", {})
     except (ValueError, AttributeError):
-        defaults = None
-    if not isinstance(defaults, dict):
-        raise InvalidInput(f"{file} is not {{\"run_defaults\": {{\"{kind}\": {{...}}}}}}; fix or remove it.",
+        by_kind = None
+    if not isinstance(by_kind, dict) or not all(isinstance(by_kind.get(kind, {}), dict) for kind in RUN_KINDS):
+        raise InvalidInput(f"{file} is not {{\"run_defaults\": {{\"<run kind>\": {{...}}}}}}; fix or remove it.",
                            fields={"base_model_path": ["bad vidpref.json"]})
-    return defaults
+    return by_kind
+
+
+def run_defaults(path: str, kind: str) -> dict:
+    """The settings the base model at ``path`` suggests for runs of ``kind``; {} without a vidpref.json."""
+    return _run_defaults_file(path).get(kind, {})
 
 
 def choices(kind: str) -> list[tuple[str, str]]:
@@ -83,5 +88,12 @@ def choices(kind: str) -> list[tuple[str, str]]:
 
 
 def run_defaults_by_path(model_kind: str) -> dict[str, dict[str, dict]]:
-    """For the forms: {path: {run kind: settings}} of every available base model of ``model_kind``."""
-    return {path: {kind: run_defaults(path, kind) for kind in RUN_KINDS} for path in available(model_kind)}
+    """For the forms: {path: {run kind: settings}} of every available base model of ``model_kind``. A broken
+    vidpref.json leaves its model without suggestions here (the page still works); starting a run on it says why."""
+    by_path = {}
+    for path in available(model_kind):
+        try:
+            by_path[path] = _run_defaults_file(path)
+        except InvalidInput:
+            by_path[path] = {}
+    return by_path

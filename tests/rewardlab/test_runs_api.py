@@ -1,9 +1,12 @@
 """The run API: staff only, what starting a run records, and the errors that say what to do next."""
 
+import shutil
+
 import pytest
 from django.test import Client
 
 from annotation.services.exports import dataset_version_create
+from rewardlab import conf
 from rewardlab.models import RewardModel, RewardRun, Run
 from tests.conftest import client_for, make_user
 from tests.rewardlab import world
@@ -151,6 +154,31 @@ def test_runs_start_from_the_base_models_suggested_settings_and_sizes_it_cannot_
     aligned = admin.post("/api/v1/alignment-runs/", alignment, format="json")
     assert aligned.status_code == 202 and aligned.json()["config"]["height"] == 32
     assert Run.objects.count() == 2  # the generation and this alignment run; nothing of the refused ones
+
+
+@pytest.fixture
+def broken_generator():
+    """A generator folder whose vidpref.json is not what base_models expects (removed afterwards: the folder is
+    shared by the session's tests)."""
+    folder = conf.base_models_root() / "broken-generator"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
+    (folder / "vidpref.json").write_text('{"run_defaults": {"generation": [9, 32, 32]}}')
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_a_base_model_with_a_broken_vidpref_json_is_refused_by_name(admin, trained_on, broken_generator):
+    response = admin.post("/api/v1/generations/", {"project": trained_on.project.pk, "prompts": ["a cat"],
+                                                   "base_model_path": str(broken_generator)}, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["fields"] == {"base_model_path": ["bad vidpref.json"]} and "fix or remove it" in error["message"]
+    assert not Run.objects.exists()
+
+    page = Client()
+    page.force_login(make_user("page_admin", staff=True))
+    assert page.get("/runs/").status_code == 200  # the other models' forms still work
 
 
 def test_promoting_a_reward_model_makes_it_the_only_one_of_its_project(admin, trained_on):
