@@ -79,4 +79,7 @@ def size_rules(path: str | Path) -> SizeRules:
     class_name = read_pipeline_class(path)
     if class_name not in _SIZE_RULES:
         raise UnsupportedPipelineError(f"{path} holds a {class_name}; supported: {', '.join(sorted(_SIZE_RULES))}")
-    return _SIZE_RULES[class_name](Path(path))
+    try:
+        return _SIZE_RULES[class_name](Path(path))
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a partial copy or a hand-edited config
+        raise UnsupportedPipelineError(f"{path}: its {class_name} configs cannot be read ({exc!r})") from exc

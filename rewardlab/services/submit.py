@@ -17,7 +17,7 @@ from annotation.models import DatasetVersion, Project
 from config.errors import InvalidInput
 from rewardlab import hyperparameters as hp
 from rewardlab.base_models import check_base_model, run_defaults
-from rewardlab.ml.pipeline_folders import size_rules
+from rewardlab.ml.pipeline_folders import UnsupportedPipelineError, size_rules
 from rewardlab.models import AlignmentRun, Generation, RewardEval, RewardModel, RewardRun, Run, ScoreRun
 from rewardlab.services.datasets import check_trainable
 from rewardlab.services.runs import run_submit
@@ -46,7 +46,11 @@ def _check_video_sizes(base: str, sizes: dict, field: str | None = None) -> None
     """Refuse sizes the generator cannot take now, not after minutes of loading weights on a GPU worker.
 
     ``field``: where the sizes came from when not their own settings (``sampling``)."""
-    problems = size_rules(base).problems(**{k: sizes.get(k) for k in ("num_frames", "height", "width")})
+    try:
+        rules = size_rules(base)
+    except UnsupportedPipelineError as exc:
+        raise InvalidInput(str(exc), fields={"base_model_path": ["not a pipeline we can run"]}) from exc
+    problems = rules.problems(**{k: sizes.get(k) for k in ("num_frames", "height", "width")})
     if problems:
         fields = {f"hyperparameters.{field or name}": [problem] for name, problem in problems.items()}
         raise InvalidInput(f"{Path(base).name} cannot make videos of that size: "

@@ -168,7 +168,7 @@ def broken_generator():
     shutil.rmtree(folder)
 
 
-def test_a_base_model_with_a_broken_vidpref_json_is_refused_by_name(admin, trained_on, broken_generator):
+def test_a_broken_base_model_folder_is_refused_by_name(admin, trained_on, broken_generator):
     response = admin.post("/api/v1/generations/", {"project": trained_on.project.pk, "prompts": ["a cat"],
                                                    "base_model_path": str(broken_generator)}, format="json")
     assert response.status_code == 400
@@ -179,6 +179,14 @@ def test_a_base_model_with_a_broken_vidpref_json_is_refused_by_name(admin, train
     page = Client()
     page.force_login(make_user("page_admin", staff=True))
     assert page.get("/runs/").status_code == 200  # the other models' forms still work
+
+    (broken_generator / "vidpref.json").unlink()  # then it is a pipeline folder without its component configs
+    response = admin.post("/api/v1/generations/", {"project": trained_on.project.pk, "prompts": ["a cat"],
+                                                   "base_model_path": str(broken_generator)}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"base_model_path": ["not a pipeline we can run"]}
+    assert "configs cannot be read" in response.json()["error"]["message"]
+    assert not Run.objects.exists()
 
 
 def test_promoting_a_reward_model_makes_it_the_only_one_of_its_project(admin, trained_on):
