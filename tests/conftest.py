@@ -14,8 +14,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 REPO = Path(__file__).resolve().parent.parent
-# The real clips and CSVs from VideoAlign live in ../shared beside the checkout (DESIGN.md); VIDPREF_FIXTURES moves them.
-FIXTURES = Path(os.environ.get("VIDPREF_FIXTURES", REPO.parent / "shared" / "fixtures" / "videoalign"))
+# The real clips and example CSV from VideoAlign ship in the repository (tests/fixtures/videoalign/README.md);
+# VIDPREF_FIXTURES points the tests at another copy.
+FIXTURES = Path(os.environ.get("VIDPREF_FIXTURES", REPO / "tests" / "fixtures" / "videoalign"))
 PASSWORD = "correct-horse-battery"
 
 

@@ -29,7 +29,7 @@ class WinRateConfig:
     nrg_weights: dict[str, float] | None = None
     nrg_scale: float = 1.0
     prompts: list[str] | None = None
-    prompts_file: str | None = None  # CSV with a "prompt" column (the paper's vbench / videogen_eval / TA_hard) or .txt
+    prompts_file: str | None = None  # a bundled prompt set (vbench / videogen_eval / TA_hard), a CSV with a "prompt" column or .txt
     max_prompts: int | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
     reward_base_model_path: str | None = None
@@ -46,9 +46,15 @@ class WinRateConfig:
     dtype: str = "auto"
 
 
+# The paper's evaluation prompt sets ship with the package (MIT, from VideoAlign; see the LICENSE beside them).
+PROMPT_SETS_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
+PROMPT_SETS = tuple(sorted(p.stem for p in PROMPT_SETS_DIR.glob("*.csv")))
+
+
 def read_prompts(path: str | Path) -> list[str]:
-    """Prompts from a CSV with a ``prompt`` column or a text file with one prompt per line."""
-    path = Path(path)
+    """Prompts from a bundled set by name (``TA_hard``), a CSV with a ``prompt`` column or a text file with one
+    prompt per line."""
+    path = PROMPT_SETS_DIR / f"{path}.csv" if str(path) in PROMPT_SETS else Path(path)
     if path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)

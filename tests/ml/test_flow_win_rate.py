@@ -9,8 +9,8 @@ from rewardlab.ml.align import AlignConfig, build_examples, run_alignment
 from rewardlab.ml.reward_model import VideoRewardScorer
 from rewardlab.ml.tiny_wan import make_tiny_wan
 from rewardlab.ml.train_reward import RewardTrainConfig, train_reward
-from rewardlab.ml.win_rate import WinRateConfig, evaluate_alignment, read_prompts, win_rates
-from tests.ml.flow_helpers import FIXTURES, one_cpu_thread, write_toy_pairs
+from rewardlab.ml.win_rate import PROMPT_SETS, WinRateConfig, evaluate_alignment, read_prompts, win_rates
+from tests.ml.flow_helpers import one_cpu_thread, write_toy_pairs
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +36,16 @@ def test_win_rate_counts_wins_and_half_ties_per_dimension():
     assert win_rates(aligned, base) == {"vq": 0.75, "ta": 0.25}
 
 
-def test_held_out_prompts_come_from_the_papers_prompt_sets():
-    prompts = read_prompts(FIXTURES / "prompts" / "TA_hard.csv")
-    assert len(prompts) == 72 and all(prompts)
+def test_the_papers_prompt_sets_ship_with_the_package_and_read_by_name():
+    sizes = {name: len(read_prompts(name)) for name in PROMPT_SETS}
+    assert sizes == {"TA_hard": 72, "vbench": 946, "videogen_eval": 400}
+    assert read_prompts("TA_hard")[0].startswith("A cat and a dog baking a cake together")
 
 
 def test_aligned_and_base_videos_are_scored_and_saved_as_a_new_annotation_round(world, tmp_path):
     result = evaluate_alignment(WinRateConfig(
         base_model_path=str(world["base"]), reward_checkpoint=str(world["reward"]), output_dir=str(tmp_path),
-        adapter_dir=world["adapter"], prompts_file=str(FIXTURES / "prompts" / "TA_hard.csv"), max_prompts=2,
+        adapter_dir=world["adapter"], prompts_file="TA_hard", max_prompts=2,
         seeds=[0, 1], num_frames=5, height=32, width=32, steps=2, guidance_scale=1.0,
     ))
     assert result["n"] == 4  # 2 prompts x 2 seeds
