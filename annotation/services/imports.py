@@ -6,7 +6,9 @@ written in the row's transaction, so a job stopped anywhere resumes at the first
 
 Paths in a manifest name files under IMPORT_ROOT: looked up next to the manifest first, then from the import
 root itself. Absolute paths, ``..`` and symlinks that lead outside the import root are refused. A value
-``storage:<key>`` names a file already in the media storage (a bucket key, say).
+``storage:<key>`` names a file already in the media storage (a bucket key, say): admins and the CLI may name
+any key; a manager only the original of a video in a project they manage, so no one copies in another
+project's videos by guessing their content address.
 """
 
 import csv
@@ -46,6 +48,7 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif"}
 STORAGE_PREFIX = "storage:"
 UPLOAD_PREFIX = "upload:"
 MAX_ERRORS_KEPT = 1000  # failed_rows counts them all; the job row keeps the first ones
+NAME_MAX = 255  # bytes in one path component on the file systems we run on
 
 
 def import_root() -> Path:
@@ -63,9 +66,17 @@ def resolve_import_path(value: str, *, base: Path | None = None) -> Path:
         raise InvalidInput(f"{text!r} is an absolute path; give a path relative to the import root.")
     if ".." in relative.parts:
         raise InvalidInput(f"{text!r} contains '..'; paths must stay inside the import root.")
+    too_long = [part for part in relative.parts if len(part.encode()) > NAME_MAX]
+    if too_long:  # the file system would refuse it (ENAMETOOLONG) before we could say why
+        raise InvalidInput(f"{too_long[0][:40]!r}… is {len(too_long[0].encode())} bytes long; "
+                           f"a file or folder name has at most {NAME_MAX}.")
     for folder in dict.fromkeys([base or root, root]):  # next to the manifest, then from the root
         candidate = folder / relative
-        if candidate.exists() or candidate.is_symlink():
+        try:
+            found = candidate.exists() or candidate.is_symlink()
+        except OSError as exc:  # a path too long in all, say
+            raise InvalidInput(f"{text!r} cannot be looked up: {exc.strerror}.") from None
+        if found:
             resolved = candidate.resolve()
             if not resolved.is_relative_to(root):
                 raise InvalidInput(f"{text!r} resolves outside the import root (a symlink?); refused.")
@@ -274,6 +285,7 @@ class _RowContext:
     manifest: Manifest
     labels: dict[str, str]  # RewardBench column → dimension key
     rng: random.Random
+    requester: AbstractBaseUser | None  # None: the CLI, an operator on the machine
 
 
 def import_job_run(*, job: ImportJob, max_seconds: float | None = None) -> bool:
@@ -292,6 +304,7 @@ def import_job_run(*, job: ImportJob, max_seconds: float | None = None) -> bool:
                 job.total_rows = len(manifest.rows)
                 job.save(update_fields=["total_rows"])
             context = _RowContext(project=job.project, manifest=manifest, rng=random.Random(),
+                                  requester=job.created_by,
                                   labels=_label_columns(manifest.columns, project=job.project))
             for number in range(job.done_rows + job.failed_rows + 1, len(manifest.rows) + 1):
                 if deadline is not None and time.monotonic() > deadline:
@@ -376,10 +389,22 @@ def _meta(value) -> dict | None:
     return value
 
 
+def _check_key_access(user: AbstractBaseUser | None, key: str) -> None:
+    if user is None or user.is_staff:
+        return
+    managed = Video.objects.filter(original=key, project__memberships__user=user,
+                                   project__memberships__role="manager")
+    if not managed.exists():
+        raise InvalidInput(f"Storage key {key!r} is not a video of a project you manage; import the file by its "
+                           "path under the import root, or ask an admin.")
+
+
 @contextmanager
 def _video_file(context: _RowContext, value: str) -> Iterator[Path]:
     if value.startswith(STORAGE_PREFIX):
-        with storage.local_file(storage.check_key(value.removeprefix(STORAGE_PREFIX))) as path:
+        key = storage.check_key(value.removeprefix(STORAGE_PREFIX))
+        _check_key_access(context.requester, key)
+        with storage.local_file(key) as path:
             yield path
         return
     path = resolve_import_path(value, base=context.manifest.base)

@@ -288,3 +288,34 @@ def test_an_import_job_runs_on_a_media_worker_and_its_videos_get_processed(celer
     state = wait_until(finished, timeout=60)
     assert (state["done_rows"], state["failed_rows"]) == (1, 1) and state["errors"][0]["row"] == 2
     wait_until(lambda: Video.objects.filter(project=project, status="ready").count() == 2, timeout=60)
+
+
+def test_a_storage_key_row_needs_a_video_of_a_project_the_requester_manages(project_world, root):
+    other_video = put(Path(django_settings.MEDIA_ROOT), f"videos/{uuid.uuid4().hex}/original.mp4", clip(49))
+    key = str(other_video.relative_to(django_settings.MEDIA_ROOT))
+    other = project_world["other"]
+    Video.objects.create(project=other, prompt=other.prompts.create(text="p"), sha256="f" * 64, original=key,
+                         generation_model=other.generation_models.create(name="m"))
+    (root / "steal.jsonl").write_text(json.dumps({"prompt": "p", "video": f"storage:{key}", "model": "m"}))
+    project = project_world["project"]
+
+    def import_as(role: str) -> ImportJob:
+        job = import_job_create(project=project, created_by=project_world["users"][role], manifest="steal.jsonl",
+                                enqueue=False)
+        assert import_job_run(job=job)
+        job.refresh_from_db()
+        return job
+
+    job = import_as("manager")
+    assert (job.done_rows, errors(job)) == (0, {1: f"Storage key {key!r} is not a video of a project you manage; "
+                                                   "import the file by its path under the import root, or ask an admin."})
+    assert not project.videos.exists()
+    assert import_as("admin").done_rows == 1 and project.videos.count() == 1
+
+
+def test_a_path_component_longer_than_the_file_system_allows_fails_its_row_with_a_reason(project_world, root):
+    put(root, "ok.mp4", clip(50))
+    rows = [{"prompt": "p", "video": "a" * 300 + ".mp4", "model": "m"}, {"prompt": "p", "video": "ok.mp4", "model": "m"}]
+    (root / "long.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    job = run(project_world["project"], "long.jsonl")
+    assert (job.done_rows, errors(job)) == (1, {1: f"{'a' * 40!r}… is 304 bytes long; a file or folder name has at most 255."})
