@@ -33,3 +33,11 @@ def agreement(judgments: Iterable[dict[str, str]], dimension: str) -> float:
     if not votes:
         return 0.0
     return Counter(votes).most_common(1)[0][1] / len(votes)
+
+
+def profile_consensus(na: int, nb: int, nt: int, adjudicated: str | None) -> str | None:
+    """A pair's outcome on a dimension from its A, B and tie vote counts: the adjudicator's decision, else the
+    vote (dimension_consensus)."""
+    if adjudicated:
+        return adjudicated
+    return dimension_consensus(["A"] * na + ["B"] * nb + ["tie"] * nt)

@@ -9,14 +9,15 @@ kept out of alpha, consensus and agreement (they are judged by everyone, and wou
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 
-from annotation.consensus import dimension_consensus
+from annotation.alpha import alpha_from_profiles
+from annotation.consensus import dimension_consensus, profile_consensus
 from annotation.models import Adjudication, Assignment, Judgment, Membership, Pair, Project
 
 OUTCOMES = ("A", "B", "tie")
@@ -31,48 +32,6 @@ class Thresholds:
     min_gold_answers: int = 5  # gold dimension answers needed before accuracy can flag
     bias_z: float = 3.0  # |z| of the left-wins share against 1/2
     min_bias_votes: int = 20
-
-
-# ---- Krippendorff's alpha, nominal --------------------------------------------------------------------------
-
-def alpha_from_profiles(profiles: Iterable[tuple[Mapping[str, int], int]]) -> float | None:
-    """Nominal alpha from (value counts of one unit, how many units have exactly those counts).
-
-    Coincidences: a unit with m >= 2 values adds n_c * (n_k - [c == k]) / (m - 1) to o[c, k].
-    alpha = 1 - (n - 1) * sum_{c != k} o[c, k] / sum_{c != k} n_c * n_k, with n_c the margins of o.
-    None when undefined: fewer than two pairable values, or every value the same.
-    """
-    o: Counter = Counter()
-    for counts, weight in profiles:
-        m = sum(counts.values())
-        if m < 2 or weight == 0:
-            continue
-        for c, n_c in counts.items():
-            for k, n_k in counts.items():
-                pairable = n_c * (n_k - (c == k))
-                if pairable:
-                    o[c, k] += weight * pairable / (m - 1)
-    margins: Counter = Counter()
-    for (c, _), value in o.items():
-        margins[c] += value
-    n = sum(margins.values())
-    observed = sum(value for (c, k), value in o.items() if c != k)
-    expected = sum(margins[c] * margins[k] for c in margins for k in margins if c != k)
-    if n <= 1 or expected == 0:
-        return None
-    return 1 - (n - 1) * observed / expected
-
-
-def alpha_nominal(units: Iterable[Sequence]) -> float | None:
-    """Nominal alpha of units given as their lists of values (missing values left out)."""
-    return alpha_from_profiles((Counter(unit), 1) for unit in units)
-
-
-def profile_consensus(na: int, nb: int, nt: int, adjudicated: str | None) -> str | None:
-    """The pair's outcome on a dimension: the adjudicator's decision, else the vote (annotation.consensus)."""
-    if adjudicated:
-        return adjudicated
-    return dimension_consensus(["A"] * na + ["B"] * nb + ["tie"] * nt)
 
 
 # ---- the reducing queries -------------------------------------------------------------------------------------

@@ -1,35 +1,12 @@
-"""Quality on hand-worked examples: Krippendorff's alpha, consensus and adjudication, annotator stats, leaderboard."""
+"""Quality on hand-worked examples: alpha, consensus and adjudication, annotator stats, leaderboard, through the
+selectors and the API (the pure math has its own tests: test_alpha.py, test_bradley_terry.py)."""
 
 import math
 
-import numpy as np
 import pytest
 
-from annotation.selectors.leaderboard import ELO_SCALE, bradley_terry_table, fit_bradley_terry
-from annotation.selectors.quality import alpha_nominal
 from annotation.services.gold import gold_mark
 from tests.annotation.queue_world import add_annotators, judge, make_pairs
-
-
-def test_alpha_matches_krippendorffs_own_worked_example():
-    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", 4 coders x 12 units with gaps:
-    # nominal alpha = 0.743. Each list is one unit's values (missing ones left out).
-    units = [[1, 1, 1], [2, 2, 3, 2], [3, 3, 3, 3], [3, 3, 3, 3], [2, 2, 2, 2], [1, 2, 3, 4], [4, 4, 4, 4],
-             [1, 1, 2, 1], [2, 2, 2, 2], [5, 5, 5], [1, 1], [3]]
-
-    assert round(alpha_nominal(units), 3) == 0.743
-
-
-def test_alpha_on_a_small_a_b_tie_example_worked_by_hand():
-    # Coincidences: [A A A] gives o_AA=3; [A A B] gives o_AA=1, o_AB=o_BA=1; [B B tie] gives o_BB=1,
-    # o_Btie=o_tieB=1. Margins n_A=5, n_B=3, n_tie=1, n=9. alpha = 1 - 8 * 4 / (2 * (15 + 5 + 3)) = 7/23.
-    assert alpha_nominal([["A", "A", "A"], ["A", "A", "B"], ["B", "B", "tie"]]) == pytest.approx(7 / 23)
-
-
-def test_alpha_is_one_for_perfect_agreement_and_undefined_without_variation():
-    assert alpha_nominal([["A", "A"], ["B", "B", "B"], ["tie", "tie"]]) == pytest.approx(1.0)
-    assert alpha_nominal([["A", "A"], ["A", "A"]]) is None
-    assert alpha_nominal([["A"], ["B"]]) is None  # no unit has two values
 
 
 @pytest.fixture
@@ -174,32 +151,6 @@ def test_gold_marking_and_unmarking_through_the_api(judged_world):
 
 
 # ---- Bradley–Terry ---------------------------------------------------------------------------------------------
-
-def test_bradley_terry_recovers_the_odds_of_a_two_model_match():
-    # 3 wins to 1: the maximum-likelihood odds are 3, so theta_x - theta_y = ln 3.
-    theta = fit_bradley_terry(np.array([[0.0, 3.0], [1.0, 0.0]]))
-
-    assert theta[0] - theta[1] == pytest.approx(math.log(3), abs=1e-4)
-    assert theta.sum() == pytest.approx(0, abs=1e-9)
-
-
-def test_bradley_terry_matches_the_likelihood_equations_for_three_models():
-    # At the MLE each model's expected wins equal its actual wins: sum_j n_ij p_ij = W_i.
-    wins = np.array([[0, 7, 4], [3, 0, 6], [1, 4, 0]], dtype=float)
-    theta = fit_bradley_terry(wins)
-    p = 1 / (1 + np.exp(theta[None, :] - theta[:, None]))
-
-    np.testing.assert_allclose(((wins + wins.T) * p).sum(axis=1), wins.sum(axis=1), atol=1e-4)
-    assert theta[0] > theta[1] > theta[2]
-
-
-def test_ties_count_half_a_win_each():
-    # x beats y twice and ties twice: the same as 3 wins to 1.
-    rows = bradley_terry_table([(0, 1, 1.0, 2), (0, 1, 0.5, 2)], rounds=0)
-
-    assert rows[0]["rating"] - rows[1]["rating"] == pytest.approx(ELO_SCALE * math.log(3), abs=0.2)
-    assert (rows[0]["wins"], rows[0]["battles"], rows[0]["win_rate"]) == (3.0, 4, 0.75)
-
 
 def test_leaderboard_api_ranks_models_with_bootstrap_intervals(project_world):
     project, manager = project_world["project"], project_world["clients"]["manager"]
