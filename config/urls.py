@@ -1,12 +1,18 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+# The Swagger UI bundle comes from drf-spectacular's default CDN; its start script from our own URL (split view).
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+docs_view = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotation.api.urls")),
     path("api/v1/", include("rewardlab.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", docs_view, name="api-docs"),
     path("", include("frontend.urls")),
 ]

@@ -277,6 +277,10 @@ async function followRun(root) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The project filter applies on change (no inline handler: the CSP refuses inline script).
+  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+    select.addEventListener("change", () => select.form.submit());
+  }
   setupForms();
   const table = document.getElementById("runs-table");
   if (table) pollTable(table);
