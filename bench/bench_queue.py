@@ -10,7 +10,10 @@ are), which shows the latency an annotator sees at a given load rather than the 
     .venv/bin/python bench/bench_queue.py --pairs 10000 --seconds 10
     .venv/bin/python bench/bench_queue.py --think-s 2 --seconds 60    # 64 annotators at ~2 s per pair
 
-Figures per size: judgments per second, p50/p99 of `next` and `submit` as the clients saw them (after a
+Each size is measured in interleaved rounds of two modes on the same project and server settings: ``separate``
+(``next``, then ``submit``: two requests per judgment) and ``combined`` (``submit`` with ``"next": true``: one).
+
+Figures per round: judgments per second, p50/p99 of `next` and `submit` as the clients saw them (after a
 warm-up), the gunicorn CPU time per judgment (what sizes a deployment: judgments/s ~ cores / that), and the
 claim statement alone (p50/p99 over a few hundred claims on one connection, rolled back,
 plus its plan), which shows the cost does not grow with the project, and `next` and `submit` through the real
@@ -137,8 +140,10 @@ def stop(server: subprocess.Popen) -> None:
 
 # ---- the clients ---------------------------------------------------------------------------------------------
 
-def annotate(port: int, project: int, token: str, deadline: float, seed: int, think_s: float, out: dict) -> None:
-    """One annotator: next, look for ``think_s`` on average, submit; repeat until the deadline or an empty queue."""
+def annotate(port: int, project: int, token: str, deadline: float, seed: int, think_s: float, combined: bool,
+             out: dict) -> None:
+    """One annotator: next, look for ``think_s`` on average, submit; repeat until the deadline or an empty queue.
+    ``combined``: the submit asks for the next pair too (``"next": true``), so a judgment is one request."""
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -159,30 +164,39 @@ def annotate(port: int, project: int, token: str, deadline: float, seed: int, th
         data = response.read()
         return response.status, data, started, time.time()
 
+    lease = None
     while time.time() < deadline:
-        status, data, t0, t1 = post(f"/api/v1/projects/{project}/assignments/next/", b"{}")
-        out["next"].append((t0, t1 - t0))
-        if status == 204:
-            out["empty"] += 1
-            return
-        if status != 200:
-            out["errors"].append(f"next {status} {data[:200]!r}")
-            continue
-        assignment = json.loads(data)["id"]
+        if lease is None:
+            status, data, t0, t1 = post(f"/api/v1/projects/{project}/assignments/next/", b"{}")
+            out["next"].append((t0, t1 - t0))
+            if status == 204:
+                out["empty"] += 1
+                return
+            if status != 200:
+                out["errors"].append(f"next {status} {data[:200]!r}")
+                continue
+            lease = json.loads(data)
         if think_s:
             time.sleep(rng.expovariate(1 / think_s))
-        body = json.dumps({"choices": {d: rng.choice(CHOICES) for d in DIMENSIONS}, "duration_ms": 4000}).encode()
-        status, data, t0, t1 = post(f"/api/v1/assignments/{assignment}/submit/", body)
+        answer = {"choices": {d: rng.choice(CHOICES) for d in DIMENSIONS}, "duration_ms": 4000}
+        status, data, t0, t1 = post(f"/api/v1/assignments/{lease['id']}/submit/",
+                                    json.dumps({**answer, "next": True} if combined else answer).encode())
         out["submit"].append((t0, t1 - t0))
         if status == 200:
-            out["acked"].append(assignment)
+            out["acked"].append(lease["id"])
         else:
             out["errors"].append(f"submit {status} {data[:200]!r}")
+        lease = json.loads(data).get("next") if combined and status == 200 else None
+        if combined and status == 200 and lease is None:
+            out["empty"] += 1
+            return
 
 
-def client_process(port: int, project: int, tokens: list[str], deadline: float, seed: int, think_s: float) -> dict:
+def client_process(port: int, project: int, tokens: list[str], deadline: float, seed: int, think_s: float,
+                   combined: bool) -> dict:
     outs = [{"next": [], "submit": [], "acked": [], "errors": [], "empty": 0} for _ in tokens]
-    threads = [threading.Thread(target=annotate, args=(port, project, token, deadline, seed + i, think_s, out))
+    threads = [threading.Thread(target=annotate, args=(port, project, token, deadline, seed + i, think_s, combined,
+                                                       out))
                for i, (token, out) in enumerate(zip(tokens, outs, strict=True))]
     for t in threads:
         t.start()
@@ -231,16 +245,16 @@ def claim_alone(project_id: int, samples: int) -> tuple[float, float, str]:
 
 
 def in_process(project: int, token: str, cycles: int) -> dict[str, tuple[float, int]]:
-    """(p50 ms, queries) of `next` and `submit` through the real views and Django's test client, one annotator,
-    no HTTP server and no load: the floor a request costs in Python and PostgreSQL."""
+    """(p50 ms, queries) of `next`, `submit` and submit-and-next through the real views and Django's test client,
+    one annotator, no HTTP server and no load: the floor a request costs in Python and PostgreSQL."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client, auth = Client(), {"HTTP_AUTHORIZATION": f"Token {token}"}
-    body = json.dumps({"choices": {d: "tie" for d in DIMENSIONS}, "duration_ms": 4000})
-    timings: dict[str, list[float]] = {"next": [], "submit": []}
-    queries: dict[str, list[int]] = {"next": [], "submit": []}
+    answer = {"choices": {d: "tie" for d in DIMENSIONS}, "duration_ms": 4000}
+    timings: dict[str, list[float]] = {"next": [], "submit": [], "submit+next": []}
+    queries: dict[str, list[int]] = {kind: [] for kind in timings}
 
     def call(kind: str, path: str, data) -> dict:
         with CaptureQueriesContext(connection) as captured:
@@ -252,7 +266,10 @@ def in_process(project: int, token: str, cycles: int) -> dict[str, tuple[float, 
 
     for _ in range(cycles):
         assignment = call("next", f"/api/v1/projects/{project}/assignments/next/", {})["id"]
-        call("submit", f"/api/v1/assignments/{assignment}/submit/", body)
+        call("submit", f"/api/v1/assignments/{assignment}/submit/", answer)
+    lease = call("next", f"/api/v1/projects/{project}/assignments/next/", {})
+    for _ in range(cycles):
+        lease = call("submit+next", f"/api/v1/assignments/{lease['id']}/submit/", {**answer, "next": True})["next"]
     return {kind: (percentile(timings[kind][cycles // 5:], 50), percentile(queries[kind], 50)) for kind in timings}
 
 
@@ -285,11 +302,8 @@ def invariants(project: int, acked: list[int]) -> dict[str, int]:
         }
 
 
-def run(size: int, args) -> None:
-    print(f"== {size:,} pairs, overlap {args.overlap}, {args.annotators} annotators, gunicorn {args.workers} workers "
-          f"x {args.threads} threads, {args.seconds} s, "
-          f"{f'{args.think_s} s' if args.think_s else 'no'} think time", flush=True)
-    project, tokens = build(size, args.annotators, args.overlap)
+def measure(project: int, tokens: list[str], args, *, combined: bool) -> list[int]:
+    """One round of gunicorn and the simulated annotators; prints its figures, returns the acknowledged submits."""
     server = start_gunicorn(args.port, args.workers, args.threads)
     try:
         cpu_before = server_cpu_seconds(server)
@@ -297,8 +311,8 @@ def run(size: int, args) -> None:
         deadline = started + args.seconds
         shares = [tokens[i::args.client_processes] for i in range(args.client_processes)]
         with multiprocessing.Pool(args.client_processes) as pool:
-            results = pool.starmap(client_process, [(args.port, project, share, deadline, 1000 * i, args.think_s)
-                                                    for i, share in enumerate(shares)])
+            results = pool.starmap(client_process, [(args.port, project, share, deadline, 1000 * i, args.think_s,
+                                                     combined) for i, share in enumerate(shares)])
         finished = time.time()
         server_cpu = server_cpu_seconds(server) - cpu_before
     finally:
@@ -308,19 +322,36 @@ def run(size: int, args) -> None:
     steady = [t for t, _ in merged["submit"] if t >= window_start]
     nexts = [d * 1000 for t, d in merged["next"] if t >= window_start]
     submits = [d * 1000 for t, d in merged["submit"] if t >= window_start]
+    print(f"  -- {'submit with next (one request per judgment)' if combined else 'next, then submit (two requests)'}")
     print(f"  judgments: {len(merged['acked']):,} acknowledged; {len(steady) / (finished - window_start):,.0f} per s "
           f"after {args.warmup} s warm-up; errors: {len(merged['errors'])}; annotators told 'nothing left': "
           f"{sum(r['empty'] for r in results)}")
-    print(f"  next   p50 {percentile(nexts, 50):6.1f} ms   p99 {percentile(nexts, 99):6.1f} ms   ({len(nexts):,} calls)")
-    print(f"  submit p50 {percentile(submits, 50):6.1f} ms   p99 {percentile(submits, 99):6.1f} ms   ({len(submits):,} calls)")
+    if nexts:
+        print(f"  next   p50 {percentile(nexts, 50):6.1f} ms   p99 {percentile(nexts, 99):6.1f} ms   ({len(nexts):,} calls)")
+    label = "submit+next" if combined else "submit"
+    print(f"  {label:<6} p50 {percentile(submits, 50):6.1f} ms   p99 {percentile(submits, 99):6.1f} ms   "
+          f"({len(submits):,} calls)")
     print(f"  server CPU (gunicorn processes, not PostgreSQL): {1000 * server_cpu / max(len(merged['acked']), 1):.1f} ms "
-          "per judgment (next + submit)")
+          "per judgment")
     for error in merged["errors"][:5]:
         print(f"  error: {error}")
+    return merged["acked"]
+
+
+def run(size: int, args) -> None:
+    print(f"== {size:,} pairs, overlap {args.overlap}, {args.annotators} annotators, gunicorn {args.workers} workers "
+          f"x {args.threads} threads, {args.seconds} s per round, "
+          f"{f'{args.think_s} s' if args.think_s else 'no'} think time", flush=True)
+    project, tokens = build(size, args.annotators, args.overlap)
+    acked = []
+    # Interleaved rounds on the same project: the machine is shared, so compare neighbours, not distant runs.
+    for _ in range(args.rounds):
+        for mode in args.modes:
+            acked += measure(project, tokens, args, combined=mode == "combined")
     p50, p99, plan = claim_alone(project, args.claim_samples)
     print(f"  claim statement alone: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({args.claim_samples} claims, rolled back)")
     print(f"    plan:\n{plan}")
-    checks = invariants(project, merged["acked"])
+    checks = invariants(project, acked)
     for name, value in checks.items():
         print(f"  {'ok  ' if value == 0 else 'FAIL'} {name}: {value}")
     if any(checks.values()):
@@ -338,6 +369,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--think-s", type=float, default=0, help="mean seconds each annotator spends on a pair")
+    parser.add_argument("--modes", nargs="+", choices=["separate", "combined"], default=["separate", "combined"],
+                        help="separate: next then submit; combined: submit with next (one request per judgment)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the modes, interleaved")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--client-processes", type=int, default=2)

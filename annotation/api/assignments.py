@@ -14,7 +14,13 @@ from annotation.selectors.queue import (
     assignment_media_key,
     assignment_payload,
 )
-from annotation.services.assignment import assignment_next, assignment_skip, assignment_submit, to_shown
+from annotation.services.assignment import (
+    assignment_next,
+    assignment_skip,
+    assignment_submit,
+    assignment_submit_and_next,
+    to_shown,
+)
 
 ANNOTATING_ROLES = ("annotator", "manager")
 
@@ -63,19 +69,35 @@ class SubmitApi(APIView):
         choices = serializers.DictField(child=serializers.CharField(), help_text='{"vq": "left"|"right"|"tie", ...}')
         duration_ms = serializers.IntegerField(required=False, allow_null=True, help_text="Time on task, from first play.")
         comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        next = serializers.BooleanField(default=False, help_text="Also lease the next pair and return it (as next/ "
+                                        "would) in the same response: one request per judgment.")
+        after = serializers.IntegerField(required=False, allow_null=True,
+                                         help_text="With next: the assignment the page has prefetched; lease another.")
 
     class OutputSerializer(serializers.Serializer):
         assignment = serializers.IntegerField()
         status = serializers.CharField()
         choices = serializers.DictField(child=serializers.CharField())
+        next = LeaseOutput(required=False, allow_null=True,
+                           help_text='Only with "next": true: the next leased pair, or null when nothing is left.')
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, assignment_id: int):
         assignment = assignment_for(user=request.user, assignment_id=assignment_id)
-        judgment = assignment_submit(assignment=assignment, annotator=request.user,
-                                     **validated(self.InputSerializer, request.data))
-        shown = {key: to_shown(outcome, judgment.shown_left) for key, outcome in judgment.choices.items()}
-        return Response(self.OutputSerializer({"assignment": assignment.pk, "status": "submitted", "choices": shown}).data)
+        fields = validated(self.InputSerializer, request.data)
+        with_next, after = fields.pop("next"), fields.pop("after", None)
+        answer = {"assignment": assignment.pk, "status": "submitted"}
+        if with_next:
+            judgment, following = assignment_submit_and_next(assignment=assignment, annotator=request.user,
+                                                             after=after, **fields)
+            answer["next"] = None if following is None else assignment_payload(following)
+        else:
+            judgment = assignment_submit(assignment=assignment, annotator=request.user, **fields)
+        answer["choices"] = {key: to_shown(outcome, judgment.shown_left) for key, outcome in judgment.choices.items()}
+        data = self.OutputSerializer(answer).data
+        if not with_next:  # DRF fills an absent nullable field with null; a plain submit has no "next" at all
+            del data["next"]
+        return Response(data)
 
 
 class SkipApi(APIView):

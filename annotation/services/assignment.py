@@ -4,7 +4,7 @@ The counters on the Pair row are what the claim reads, and every change keeps th
 Assignment rows inside one transaction:
 
     claim   leased_count + 1                  (an Assignment "leased", expires after lease_seconds)
-    submit  leased_count - 1, done_count + 1  (a Judgment in canonical A/B order)
+    submit  leased_count - 1, done_count + 1  (a Judgment in canonical A/B order); with ``next``, then a claim
     skip    leased_count - 1
     expire  leased_count - 1                  (lazily when a claim finds nothing free, and by the periodic sweep)
 
@@ -15,6 +15,7 @@ locks the first pair there this annotator has not judged, with ``FOR UPDATE SKIP
 annotators never wait for each other and never share a slot, and no statement counts or sorts the table.
 """
 
+import json
 import random
 from collections import Counter
 from datetime import timedelta
@@ -265,6 +266,49 @@ def _check_live(assignment: Assignment, action: str) -> None:
                        "to the queue. Ask for the next pair.", code="lease_expired")
 
 
+# The ordinary submit in one statement: lock the holder's live lease, as it was read (the same left side), write
+# the judgment, close the lease and move the pair's counters. Anything else (a retry, an expired or skipped lease,
+# a lapsed lease renewed since it was read) matches no row, writes nothing, and the ORM path says what happened.
+# One statement instead of four ORM queries: submit runs on every judgment, and building queries costs more CPU
+# than running them.
+_SUBMIT_SQL = """
+WITH live AS (
+    SELECT id, pair_id FROM annotation_assignment
+    WHERE id = %(assignment)s AND annotator_id = %(annotator)s AND status = 'leased'
+      AND shown_left = %(shown_left)s AND expires_at > now()
+    FOR UPDATE
+), judged AS (
+    INSERT INTO annotation_judgment
+        (pair_id, assignment_id, annotator_id, choices, shown_left, duration_ms, comment, is_gold, imported, created_at)
+    SELECT pair_id, id, %(annotator)s, %(choices)s::jsonb, %(shown_left)s, %(duration_ms)s, %(comment)s, %(gold)s,
+           false, now()
+    FROM live
+    RETURNING id, created_at
+), closed AS (
+    UPDATE annotation_assignment a SET status = 'submitted', finished_at = now() FROM live WHERE a.id = live.id
+), counted AS (
+    UPDATE annotation_pair p SET done_count = p.done_count + 1, leased_count = p.leased_count - 1
+    FROM live WHERE p.id = live.pair_id
+)
+SELECT id, created_at FROM judged
+"""
+
+
+def _submit_live_postgresql(assignment: Assignment, annotator: AbstractBaseUser, canonical: dict[str, str],
+                            duration_ms: int | None, comment: str) -> Judgment | None:
+    comment, gold = comment.strip(), assignment.pair.is_gold
+    with connection.cursor() as cursor:
+        cursor.execute(_SUBMIT_SQL, {"assignment": assignment.pk, "annotator": annotator.pk, "gold": gold,
+                                     "shown_left": assignment.shown_left, "choices": json.dumps(canonical),
+                                     "duration_ms": duration_ms, "comment": comment})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Judgment(pk=row[0], created_at=row[1], pair_id=assignment.pair_id, assignment=assignment,
+                    annotator=annotator, choices=canonical, shown_left=assignment.shown_left, duration_ms=duration_ms,
+                    comment=comment, is_gold=gold)
+
+
 @transaction.atomic
 def assignment_submit(*, assignment: Assignment, annotator: AbstractBaseUser, choices: dict[str, str],
                       duration_ms: int | None = None, comment: str = "") -> Judgment:
@@ -272,6 +316,10 @@ def assignment_submit(*, assignment: Assignment, annotator: AbstractBaseUser, ch
     _check_owner(assignment, annotator)
     canonical = _validated_choices(assignment.pair.project, choices, assignment.shown_left)
     _validated_extras(duration_ms, comment)
+    if connection.vendor == "postgresql":
+        judgment = _submit_live_postgresql(assignment, annotator, canonical, duration_ms, comment)
+        if judgment is not None:
+            return judgment
     locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
     if locked.status == Assignment.Status.SUBMITTED:
         judgment = Judgment.objects.get(assignment=locked)
@@ -288,6 +336,21 @@ def assignment_submit(*, assignment: Assignment, annotator: AbstractBaseUser, ch
     Assignment.objects.filter(pk=locked.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
     Pair.objects.filter(pk=locked.pair_id).update(done_count=F("done_count") + 1, leased_count=F("leased_count") - 1)
     return judgment
+
+
+def assignment_submit_and_next(
+    *, assignment: Assignment, annotator: AbstractBaseUser, choices: dict[str, str], duration_ms: int | None = None,
+    comment: str = "", after: int | None = None,
+) -> tuple[Judgment, Assignment | None]:
+    """Submit, then lease what :func:`assignment_next` would give: one request per judgment.
+
+    Two transactions, not one: the judgment commits before the claim, so if the claim fails the retry finds
+    the judgment (and returns it) instead of judging twice. The claim is the same as ``next``'s, so the same
+    two-lease limit holds: ``after`` is the pair the page has prefetched.
+    """
+    judgment = assignment_submit(assignment=assignment, annotator=annotator, choices=choices,
+                                 duration_ms=duration_ms, comment=comment)
+    return judgment, assignment_next(project=assignment.pair.project, annotator=annotator, after=after)
 
 
 @transaction.atomic
