@@ -29,6 +29,15 @@ class Outcome(models.TextChoices):
     TIE = "tie"
 
 
+class JobStatus(models.TextChoices):
+    """Where a background job (an import, a dataset version) stands; a worker moves it forward, never back."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -280,11 +289,7 @@ class ImportJob(models.Model):
         MANIFEST = "manifest"
         REWARDBENCH = "rewardbench"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+    Status = JobStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -304,11 +309,7 @@ class ImportJob(models.Model):
 class DatasetVersion(models.Model):
     """An immutable snapshot of judgments with its split, files and content hash."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+    Status = JobStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_versions")
     number = models.PositiveIntegerField()
