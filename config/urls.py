@@ -16,3 +16,8 @@ urlpatterns = [
     path("api/docs/", docs_view, name="api-docs"),
     path("", include("frontend.urls")),
 ]
+
+handler400 = "config.api_errors.handler400"
+handler403 = "config.api_errors.handler403"
+handler404 = "config.api_errors.handler404"
+handler500 = "config.api_errors.handler500"

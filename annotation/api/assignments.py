@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from annotation.api.common import id_field, validated
 from annotation.media_response import storage_file_response
 from annotation.permissions import project_for
 from annotation.selectors.queue import (
@@ -51,7 +51,7 @@ class NextApi(APIView):
     """Your oldest live lease in the project, else a newly leased pair; 204 when nothing is left for you."""
 
     class InputSerializer(serializers.Serializer):
-        after = serializers.IntegerField(required=False, allow_null=True,
+        after = id_field(required=False, allow_null=True,
                                          help_text="The assignment on screen now: get another one, to prefetch it.")
 
     @extend_schema(request=InputSerializer, responses={200: LeaseOutput, 204: OpenApiResponse(description="Nothing left.")})

@@ -1,6 +1,7 @@
 """Helpers every API module uses."""
 
 from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
 
 
 def validated(serializer_class: type[serializers.Serializer], data, **kwargs) -> dict:
@@ -8,3 +9,37 @@ def validated(serializer_class: type[serializers.Serializer], data, **kwargs) ->
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+# Column bounds for integer inputs: a number that does not fit is a 400 naming its field, not a DataError.
+INT32_MAX = 2**31 - 1  # IntegerField, PositiveIntegerField
+INT64_MAX = 2**63 - 1  # BigIntegerField, ids, OFFSET
+
+
+def id_field(**kwargs) -> serializers.IntegerField:
+    """A row id given as input."""
+    return serializers.IntegerField(min_value=1, max_value=INT64_MAX, **kwargs)
+
+
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    """DRF's limit/offset, with an offset past the database's range a 400 naming it."""
+
+    def get_offset(self, request) -> int:
+        offset = request.query_params.get(self.offset_query_param)
+        if offset is None:
+            return 0
+        return validated(OffsetParams, {"offset": offset})["offset"]
+
+
+class OffsetParams(serializers.Serializer):
+    offset = serializers.IntegerField(min_value=0, max_value=INT64_MAX)
+
+
+class JSONTextField(serializers.JSONField):
+    """JSON sent as text in a form field (multipart meta): deep nesting is a 400, as in a JSON body."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:
+            self.fail("invalid")

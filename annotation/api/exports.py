@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from annotation.api.common import INT32_MAX, INT64_MAX, id_field, validated
 from annotation.exports import FORMATS, GRANULARITIES, INCLUDE_VIDEOS
 from annotation.media_response import ranged_file_response
 from annotation.models import DatasetVersion
@@ -43,10 +43,10 @@ class DatasetFiltersSerializer(serializers.Serializer):
     created_to = serializers.CharField(required=False, allow_null=True, help_text="ISO date or time, exclusive.")
     include_gold = serializers.BooleanField(required=False, help_text="Include gold pairs (default false).")
     include_imported = serializers.BooleanField(required=False, help_text="Include imported judgments (default true).")
-    min_judgments = serializers.IntegerField(required=False, help_text="Leave out pairs with fewer judgments (default 1).")
+    min_judgments = serializers.IntegerField(required=False, min_value=1, max_value=INT32_MAX, help_text="Leave out pairs with fewer judgments (default 1).")
     min_agreement = serializers.FloatField(required=False, allow_null=True,
                                            help_text="Leave out pairs whose mean majority share is lower (0-1).")
-    until_judgment_id = serializers.IntegerField(required=False, allow_null=True,
+    until_judgment_id = id_field(required=False, allow_null=True,
                                                  help_text="Snapshot: judgments up to this id (default: the latest now).")
 
     def to_internal_value(self, data):
@@ -88,7 +88,7 @@ class ExportListApi(APIView):
         granularity = serializers.CharField(required=False, default="consensus", help_text=" or ".join(GRANULARITIES))
         splits = serializers.DictField(child=serializers.FloatField(), required=False,
                                        help_text='Fractions summing to 1 (default {"train": 0.8, "val": 0.1, "test": 0.1}).')
-        seed = serializers.IntegerField(required=False, default=0)
+        seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=INT64_MAX)
         include_videos = serializers.CharField(required=False, allow_blank=True, default="",
                                                help_text=f"Empty or one of {', '.join(m for m in INCLUDE_VIDEOS if m)}.")
         filters = DatasetFiltersSerializer(required=False)

@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +12,7 @@ from annotation.permissions import project_for, require_role
 from annotation.selectors.videos import import_job_get, import_jobs_for
 from annotation.services.imports import import_job_create
 from annotation.storage import uploaded_file_path
+from config.parsers import SafeJSONParser
 
 
 class ImportJobOutput(serializers.ModelSerializer):
@@ -22,7 +23,7 @@ class ImportJobOutput(serializers.ModelSerializer):
 
 
 class ImportListApi(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
         manifest = serializers.CharField(required=False, allow_blank=True,

@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from annotation.api.common import INT64_MAX, validated
 from annotation.permissions import project_for
 from annotation.services.pairing import MAX_PER_PROMPT, STRATEGIES, pairs_generate
 
@@ -15,7 +15,7 @@ class PairGenerateApi(APIView):
         strategy = serializers.CharField(help_text="all, random, balanced, or another registered strategy (uncertainty).")
         per_prompt = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_PER_PROMPT,
                                               help_text="Pairs each prompt should end up with (random, balanced).")
-        seed = serializers.IntegerField(required=False, allow_null=True, help_text="Makes the choice reproducible.")
+        seed = serializers.IntegerField(required=False, allow_null=True, min_value=-INT64_MAX, max_value=INT64_MAX, help_text="Makes the choice reproducible.")
 
     class OutputSerializer(serializers.Serializer):
         created = serializers.IntegerField()

@@ -3,7 +3,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from annotation.api.common import INT32_MAX, validated
 from annotation.models import Membership, Project
 from annotation.permissions import project_for, role_in
 from annotation.selectors.projects import projects_visible_to
@@ -35,12 +35,12 @@ class ProjectInput(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     dimensions = DimensionSerializer(many=True, required=False)
     overlap = serializers.IntegerField(required=False, min_value=1, max_value=50)
-    lease_seconds = serializers.IntegerField(required=False, min_value=30)
+    lease_seconds = serializers.IntegerField(required=False, min_value=30, max_value=INT32_MAX)
     guidelines = serializers.CharField(required=False, allow_blank=True)
     gold_ratio = serializers.FloatField(required=False, min_value=0, max_value=1)
     max_duration_s = serializers.FloatField(required=False, min_value=0.1)
-    max_width = serializers.IntegerField(required=False, min_value=16)
-    max_height = serializers.IntegerField(required=False, min_value=16)
+    max_width = serializers.IntegerField(required=False, min_value=16, max_value=INT32_MAX)
+    max_height = serializers.IntegerField(required=False, min_value=16, max_value=INT32_MAX)
 
 
 class ProjectListApi(APIView):

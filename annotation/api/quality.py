@@ -7,11 +7,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from annotation.api.common import INT32_MAX, INT64_MAX, validated
 from annotation.media_response import storage_file_response
 from annotation.models import Pair
 from annotation.permissions import project_for, require_role
-from annotation.selectors.leaderboard import project_leaderboard
+from annotation.selectors.leaderboard import MAX_ROUNDS, project_leaderboard
 from annotation.selectors.quality import Thresholds, pair_review, pairs_to_adjudicate, project_quality
 from annotation.services.adjudication import adjudication_decide
 from annotation.services.gold import gold_mark, gold_unmark
@@ -32,9 +32,9 @@ class QualityApi(APIView):
     class ThresholdsSerializer(serializers.Serializer):
         min_median_seconds = serializers.FloatField(required=False, min_value=0)
         min_gold_accuracy = serializers.FloatField(required=False, min_value=0, max_value=1)
-        min_gold_answers = serializers.IntegerField(required=False, min_value=1)
+        min_gold_answers = serializers.IntegerField(required=False, min_value=1, max_value=INT32_MAX)
         bias_z = serializers.FloatField(required=False, min_value=0)
-        min_bias_votes = serializers.IntegerField(required=False, min_value=1)
+        min_bias_votes = serializers.IntegerField(required=False, min_value=1, max_value=INT32_MAX)
 
     @extend_schema(
         parameters=[ThresholdsSerializer],
@@ -55,8 +55,9 @@ class QualityApi(APIView):
 class LeaderboardApi(APIView):
     class ParamsSerializer(serializers.Serializer):
         dimension = serializers.CharField(required=False, help_text='Default "overall", else the first dimension.')
-        rounds = serializers.IntegerField(required=False, default=200, help_text="Bootstrap rounds (0-2000).")
-        seed = serializers.IntegerField(required=False, default=0)
+        rounds = serializers.IntegerField(required=False, default=200, min_value=0, max_value=MAX_ROUNDS,
+                                          help_text=f"Bootstrap rounds (0-{MAX_ROUNDS}).")
+        seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=INT64_MAX)
 
     @extend_schema(
         parameters=[ParamsSerializer],
@@ -98,7 +99,7 @@ class GoldApi(APIView):
 class AdjudicationListApi(APIView):
     class ParamsSerializer(serializers.Serializer):
         limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=200)
-        offset = serializers.IntegerField(required=False, default=0, min_value=0)
+        offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=INT64_MAX)
 
     @extend_schema(parameters=[ParamsSerializer], responses=inline_serializer("AdjudicationQueue", {
         "count": serializers.IntegerField(), "results": serializers.ListField(child=serializers.DictField())}))

@@ -5,12 +5,11 @@ import mimetypes
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from annotation.api.common import BoundedLimitOffsetPagination, JSONTextField, validated
 from annotation.media_response import storage_file_response
 from annotation.models import Video
 from annotation.permissions import project_for
@@ -50,7 +49,7 @@ class VideoListApi(APIView):
         prompt = serializers.CharField()
         model = serializers.CharField(max_length=200)
         seed = serializers.IntegerField(required=False, allow_null=True, min_value=-MAX_SEED, max_value=MAX_SEED)
-        meta = serializers.JSONField(required=False, binary=True)
+        meta = JSONTextField(required=False, binary=True)
 
     @extend_schema(
         operation_id="project_videos_list",
@@ -63,7 +62,7 @@ class VideoListApi(APIView):
     def get(self, request, project_id: int):
         project = project_for(request.user, project_id, "manager")
         videos = videos_for_manager(project=project, status=request.query_params.get("status"))
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(videos, request, view=self)
         return paginator.get_paginated_response(VideoOutput(page, many=True).data)
 

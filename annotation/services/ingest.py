@@ -55,6 +55,25 @@ def _check_fields(*, seed: int | None, source: str, meta: dict | None) -> None:
         raise InvalidInput(f"source must be one of {', '.join(Video.Source.values)}.", fields={"source": ["invalid"]})
     if meta is not None and not isinstance(meta, dict):
         raise InvalidInput("meta must be a JSON object.", fields={"meta": ["not an object"]})
+    if meta and _has_nul(meta):
+        raise InvalidInput("meta contains a NUL character (\\u0000), which the database cannot store; remove it.",
+                           fields={"meta": ["contains \\u0000"]})
+
+
+def _has_nul(value) -> bool:
+    """Any NUL in the JSON's keys or strings (PostgreSQL's jsonb refuses them), walked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _enqueue_processing(video_id: int) -> None:

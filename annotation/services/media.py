@@ -119,8 +119,11 @@ def probe(path: Path) -> MediaInfo:
             raise MediaError("The file has no video stream.")
         stream, codec = videos[0], videos[0].codec_context
         format_name = container.format.name
-        if format_name.endswith("_pipe") or format_name == "image2":
-            raise MediaError(f"This is a still image ({codec.name}), not a video.")
+        if format_name.endswith("_pipe") or format_name == "image2":  # an SVG has no decoder, so no codec context
+            raise MediaError(f"This is a still image ({codec.name if codec else format_name.removesuffix('_pipe')}), "
+                             "not a video.")
+        if codec is None:
+            raise MediaError("ffmpeg has no decoder for this file's video stream; convert it to H.264 MP4.")
         avg, nominal = _rate(stream.average_rate), _rate(stream.base_rate)
         fps = avg or nominal
         if fps is None:

@@ -4,7 +4,7 @@ generation to a project; and human–model agreement for a project's managers.""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +12,7 @@ from annotation import storage
 from annotation.api.common import validated
 from annotation.models import Project, Video
 from annotation.permissions import project_for
+from config.parsers import SafeJSONParser
 from rewardlab import selectors
 from rewardlab.api import serializers as out
 from rewardlab.api.runs import StaffApi, list_filters
@@ -35,7 +36,7 @@ class RewardModelPromoteApi(StaffApi):
 
 
 class RewardModelScoreApi(StaffApi):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
         video_id = serializers.IntegerField(required=False, help_text="A ready video of the model's project (its prompt is used).")

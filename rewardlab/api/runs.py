@@ -3,11 +3,10 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from annotation.api.common import INT64_MAX, BoundedLimitOffsetPagination, id_field, validated
 from annotation.models import DatasetVersion, Project
 from annotation.permissions import IsStaff
 from rewardlab import selectors
@@ -24,7 +23,7 @@ class StaffApi(APIView):
 
 
 class ListFilters(serializers.Serializer):
-    project = serializers.IntegerField(required=False, min_value=1)
+    project = id_field(required=False)
     status = serializers.ChoiceField(choices=Run.Status.values, required=False)
     kind = serializers.ChoiceField(choices=Run.Kind.values, required=False)
 
@@ -37,7 +36,7 @@ def list_filters(request) -> dict:
 def _list(request, view: APIView, kind: str | None) -> Response:
     filters = list_filters(request)
     runs_ = selectors.runs_list(kind=kind, project_id=filters.get("project"), status=filters.get("status"))
-    paginator = LimitOffsetPagination()
+    paginator = BoundedLimitOffsetPagination()
     page = paginator.paginate_queryset(runs_, request, view=view)
     serializer = out.OUTPUTS[kind] if kind else out.RunOutput
     return paginator.get_paginated_response(serializer(page, many=True).data)
@@ -70,14 +69,18 @@ class RunListApi(StaffApi):
 
 
 class RunProgressApi(StaffApi):
-    @extend_schema(parameters=[OpenApiParameter("after", int, description="Only metric points with a larger id.")],
+    class ParamsSerializer(serializers.Serializer):
+        after = serializers.IntegerField(required=False, default=0, min_value=0, max_value=INT64_MAX,
+                                         help_text="Only metric points with a larger id.")
+
+    @extend_schema(parameters=[ParamsSerializer],
                    responses=inline_serializer("RunProgress", {"status": serializers.CharField(),
                                                                "progress": serializers.FloatField(),
                                                                "metrics": serializers.ListField()}))
     def get(self, request, run_id: int):
         run = get_object_or_404(Run, pk=run_id)
-        after = request.query_params.get("after", "0")
-        return Response(selectors.run_progress(run=run, after=int(after) if after.isdigit() else 0))
+        after = validated(self.ParamsSerializer, request.query_params)["after"]
+        return Response(selectors.run_progress(run=run, after=after))
 
 
 class RunCancelApi(StaffApi):

@@ -52,6 +52,8 @@ def bad(kind: str) -> Path:
         path.write_bytes(b"")
     elif kind == "image.png":
         _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(path))
+    elif kind == "drawing.svg":  # ffmpeg opens it (svg_pipe) but has no decoder for it
+        path.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>\n')
     elif kind == "audio.m4a":
         _ffmpeg("-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(path))
     elif kind == "wide.mp4":  # 4112x16: wider than the default limit of 4096

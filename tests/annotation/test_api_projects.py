@@ -59,6 +59,9 @@ def test_annotator_cannot_create_projects(project_world):
     ({"overlap": 0}, "overlap"),
     ({"gold_ratio": 1.5}, "gold_ratio"),
     ({"lease_seconds": 5}, "lease_seconds"),
+    ({"lease_seconds": 2**31}, "lease_seconds"),  # past the column: was a DataError 500
+    ({"max_width": 2**31}, "max_width"),
+    ({"max_height": 2**40}, "max_height"),
 ])
 def test_bad_project_settings_are_rejected_and_nothing_changes(project_world, body, field):
     project = project_world["project"]

@@ -32,6 +32,7 @@ def test_a_manager_uploads_a_video_and_the_same_file_again_returns_it(project_wo
     ("empty.mp4", "The file is empty (0 bytes)."),
     ("image.png", "This is a still image (png), not a video."),
     ("audio.m4a", "The file has only audio, no video stream."),
+    ("drawing.svg", "This is a still image (svg), not a video."),
 ])
 def test_a_bad_upload_is_a_400_with_the_reason_and_writes_nothing(project_world, kind, message):
     response = upload(project_world["clients"]["manager"], project_world["project"].pk, bad(kind))
@@ -56,7 +57,8 @@ def test_a_file_just_over_the_limit_inside_the_multipart_slack_is_still_413(proj
 
 
 @pytest.mark.parametrize("fields, field", [({"prompt": ""}, "prompt"), ({"model": ""}, "model"), ({"seed": "x"}, "seed"),
-                                           ({"meta": "{not json"}, "meta")])
+                                           ({"meta": "{not json"}, "meta"), ({"meta": '{"note": "a\\u0000b"}'}, "meta"),
+                                           ({"meta": "[" * 100_000 + "]" * 100_000}, "meta")])
 def test_missing_or_malformed_fields_are_a_400_naming_the_field(project_world, fields, field):
     response = upload(project_world["clients"]["manager"], project_world["project"].pk, clip(33), **fields)
     assert response.status_code == 400 and field in response.json()["error"]["fields"]

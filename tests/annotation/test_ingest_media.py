@@ -101,6 +101,7 @@ def test_real_videoalign_clips_become_ready(project_world, name, fps, frames):
     ("empty.mp4", "The file is empty (0 bytes)."),
     ("image.png", "This is a still image (png), not a video."),
     ("audio.m4a", "The file has only audio, no video stream."),
+    ("drawing.svg", "This is a still image (svg), not a video."),
     ("truncated.mp4", "ffmpeg cannot read this file as a video (Invalid data found when processing input)"),
     ("wide.mp4", "The video is 4112x16; this project accepts at most 4096x4096."),
     ("long.mp4", "The video lasts 7200.0 s; this project accepts at most 60 s."),
