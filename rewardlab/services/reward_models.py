@@ -14,7 +14,14 @@ from rewardlab.services.submit import score_run_create
 @transaction.atomic
 def reward_model_promote(*, reward_model: RewardModel, promoted_by: AbstractBaseUser) -> RewardModel:
     """Make this checkpoint the project's reward model (the previous one steps down) and queue scoring of the
-    project's videos, which the uncertainty pair strategy and the quality page's agreement read."""
+    project's videos, which the uncertainty pair strategy and the quality page's agreement read.
+
+    Promoting the model that is already active changes nothing and starts nothing: its videos are kept scored
+    by :func:`reward_models_keep_scored`. The row lock makes two promotes at once count as one.
+    """
+    reward_model = RewardModel.objects.select_for_update().get(pk=reward_model.pk)
+    if reward_model.is_active:
+        return reward_model
     RewardModel.objects.select_for_update().filter(project_id=reward_model.project_id, is_active=True).exclude(
         pk=reward_model.pk).update(is_active=False)
     reward_model.is_active = True

@@ -201,6 +201,15 @@ def test_promoting_a_reward_model_makes_it_the_only_one_of_its_project(admin, tr
     assert Run.objects.filter(kind="scoring", scorerun__reward_model=new, status="queued").exists()  # its videos get scored
 
 
+def test_promoting_the_active_reward_model_again_starts_nothing(admin, trained_on):
+    model = RewardModel.objects.create(project=trained_on.project, name="m", checkpoint_dir="/runs/m",
+                                       base_model_path=str(trained_on.base), dimensions=["vq"])
+    first = admin.post(f"/api/v1/reward-models/{model.pk}/promote/").json()
+    again = [admin.post(f"/api/v1/reward-models/{model.pk}/promote/") for _ in range(3)]
+    assert {r.status_code for r in again} == {200} and {r.json()["promoted_at"] for r in again} == {first["promoted_at"]}
+    assert Run.objects.filter(kind="scoring").count() == 1
+
+
 def test_the_django_admin_lists_runs_with_their_progress_and_cancels_them(trained_on):
     root = make_user("superroot", staff=True)
     root.is_superuser = True
