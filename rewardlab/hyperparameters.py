@@ -1,27 +1,37 @@
 """The knobs a run accepts from people, once: the API builds its serializers from these, the pages their forms,
-and the services validate with them. Names are the ML config fields they end up in (rewardlab/ml/*Config),
-plus ``processes`` (GPUs for one run) and the win-rate settings, which the worker reads itself.
+and the services validate with them.
+
+Every setting that an ML config takes is derived from that config's dataclass field (rewardlab/ml/*Config, with
+its range, choices and help from rewardlab/ml/config_fields.py), so the command line (``python -m rewardlab.ml``),
+the API and the forms share one default, type and range. Only ``processes`` (GPUs for one run) and the win-rate
+settings, which the worker reads itself, are declared here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
 from config.errors import InvalidInput
+from rewardlab.ml.config_fields import problem
+from rewardlab.ml.configs import AlignConfig, GenerateConfig, LatentRewardTrainConfig, RewardTrainConfig
 
 
 @dataclass(frozen=True)
 class Param:
     name: str
     type: type  # int | float | str | bool | list | dict
-    default: Any = None  # what the form shows; None: the ML config's own default
+    default: Any = None  # what the form shows and a run gets when nobody sets it
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
     help: str = ""
     on_form: bool = True
+    source: type | None = None  # the ML config dataclass whose field this is (None: VidPref's own setting)
 
     @property
     def kind(self) -> str:
@@ -29,54 +39,37 @@ class Param:
         return self.type.__name__
 
 
-_COMMON_TRAINING = (
-    Param("max_steps", int, None, 1, 10_000_000, help="Optimizer steps; overrides epochs."),
-    Param("epochs", int, 1, 1, 10_000),
-    Param("seed", int, 0, 0, 2**31 - 1),
-)
+def derived(config: type, name: str, *, on_form: bool = True) -> Param:
+    """The setting ``name`` as the ML config ``config`` declares it: type, default, range, choices, help."""
+    field = next(f for f in dataclasses.fields(config) if f.name == name)
+    hint = typing.get_type_hints(config)[name]
+    if isinstance(hint, types.UnionType):  # `int | None` -> int
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    meta = field.metadata
+    return Param(name, typing.get_origin(hint) or hint, default, meta.get("min"), meta.get("max"),
+                 tuple(meta["choices"]) if "choices" in meta else None, meta.get("help", ""), on_form, config)
+
+
+def _from(config: type, *names: str, hidden: tuple[str, ...] = ()) -> tuple[Param, ...]:
+    return tuple(derived(config, name, on_form=name not in hidden) for name in names)
+
+
+_TRAINING = ("max_steps", "epochs", "seed")
+_LATENTS = ("num_frames", "height", "width", "sample_fps")
 _GPUS = Param("processes", int, 1, 1, 64, help="GPUs for this run (more than 1 launches torchrun on one machine).")
 
 REWARD_TRAIN = (
-    *_COMMON_TRAINING,
-    Param("batch_size", int, 2, 1, 4096, help="Pairs per micro-batch per GPU."),
-    Param("grad_accum", int, 1, 1, 4096),
-    Param("lr", float, 2e-6, 0, 1, help="Learning rate (VideoAlign: 2e-6)."),
-    Param("warmup_ratio", float, 0.05, 0, 1),
-    Param("lora_r", int, 64, 1, 1024),
-    Param("lora_alpha", int, 128, 1, 4096),
-    Param("vision", str, "full", choices=("full", "frozen", "lora"), help="How the vision tower trains."),
-    Param("loss", str, "btt", choices=("btt", "bt"), help="BTT models ties; BT ignores them."),
-    Param("theta", float, 5.0, 1.0001, 1000, help="BTT tie parameter θ."),
-    Param("fps", float, 2.0, 0.1, 60, help="Frames sampled per second of video."),
-    Param("max_pixels", int, 448 * 448, 28 * 28, 4096 * 4096, help="Pixels per frame after resizing."),
-    Param("save_every", int, 50, 1, 10_000_000, help="Steps between resumable checkpoints (a lost worker resumes here)."),
-    Param("num_workers", int, 0, 0, 64, help="Video-decoding processes.", on_form=False),
+    *_from(RewardTrainConfig, *_TRAINING, "batch_size", "grad_accum", "lr", "warmup_ratio", "lora_r", "lora_alpha",
+           "vision", "loss", "theta", "fps", "max_pixels", "save_every", "num_workers", hidden=("num_workers",)),
     _GPUS,
 )
 
-_LATENTS = (
-    Param("num_frames", int, 81, 1, 1024, help="Frames per training video (k*4+1 for Wan)."),
-    Param("height", int, None, 8, 4096),
-    Param("width", int, None, 8, 4096),
-    Param("sample_fps", float, 16.0, 0.1, 120),
-)
-
+# Flow-DPO and Flow-RWR (AlignConfig), judged by a reward model's win rate over the base.
 ALIGNMENT = (
-    *_COMMON_TRAINING,
-    Param("dimension", str, "overall", help="Preference dimension to align on (ignored when weights are given)."),
-    Param("weights", dict, None, help="Weighted sum of dimensions, e.g. {\"vq\": 1, \"mq\": 1}.", on_form=False),
-    Param("beta", float, 500.0, 0, 1e6, help="Flow-DPO β (paper: 500)."),
-    Param("lr", float, 5e-6, 0, 1),
-    Param("batch_size", int, 64, 1, 4096),
-    Param("micro_batch_size", int, 1, 1, 4096),
-    Param("lora_r", int, 64, 1, 1024),
-    Param("lora_alpha", int, 128, 1, 4096),
-    Param("rwr_tau", float, 1.0, 1e-6, 1e6, help="Flow-RWR temperature."),
-    Param("relabel", bool, False, help="Flow-DPO: label pairs with the reward model instead of people.", on_form=False),
-    Param("timestep_sampling", str, "uniform", choices=("uniform", "logit_normal")),
-    Param("checkpoint_every", int, 50, 1, 10_000_000),
-    Param("num_blocks", int, 4, 1, 64, help="Flow-NRG: transformer blocks the latent reward model copies."),
-    *_LATENTS,
+    *_from(AlignConfig, *_TRAINING, "dimension", "weights", "beta", "lr", "batch_size", "micro_batch_size", "lora_r",
+           "lora_alpha", "rwr_tau", "relabel", "timestep_sampling", "checkpoint_every", *_LATENTS,
+           hidden=("weights", "relabel")),
     Param("win_rate_prompts", int, 8, 0, 10_000, help="Held-out prompts to measure the win rate on (0: skip)."),
     Param("win_rate_seeds", list, [0], help="Seeds per win-rate prompt.", on_form=False),
     Param("sampling", dict, None, help="Win-rate sampling settings: steps, num_frames, height, width, guidance_scale "
@@ -84,18 +77,18 @@ ALIGNMENT = (
     _GPUS,
 )
 
-WAN_SIZE = {"num_frames": 81, "height": 480, "width": 832}  # Wan 2.1's native video size
+# Flow-NRG: the latent reward model that guides sampling (LatentRewardTrainConfig); one process.
+LATENT_REWARD = _from(LatentRewardTrainConfig, *_TRAINING, "lr", "batch_size", "micro_batch_size", "num_blocks",
+                      "timestep_sampling", *_LATENTS)
 
-GENERATION = (
-    Param("num_frames", int, WAN_SIZE["num_frames"], 1, 1024),
-    Param("height", int, WAN_SIZE["height"], 8, 4096),
-    Param("width", int, WAN_SIZE["width"], 8, 4096),
-    Param("steps", int, 50, 1, 1000),
-    Param("guidance_scale", float, 5.0, 0, 100),
-    Param("fps", int, 16, 1, 120),
-    Param("nrg_scale", float, 1.0, 0, 1000, help="Flow-NRG guidance strength w."),
-    Param("model_name", str, "", help="The name the videos get as a generation model in a project."),
-)
+GENERATION = _from(GenerateConfig, "num_frames", "height", "width", "steps", "guidance_scale", "fps", "nrg_scale",
+                   "model_name")
+
+WAN_SIZE = {p.name: p.default for p in GENERATION if p.name in ("num_frames", "height", "width")}  # Wan 2.1's own
+
+
+def alignment_params(method: str) -> tuple[Param, ...]:
+    return LATENT_REWARD if method == "flow_nrg" else ALIGNMENT
 
 
 def _coerce(param: Param, value: Any) -> Any:
@@ -111,13 +104,15 @@ def _coerce(param: Param, value: Any) -> Any:
         number = param.type(float(value)) if param.type is int else float(value)
         if param.type is int and float(value) != number:
             raise ValueError("must be a whole number")
-        if param.min is not None and number < param.min or param.max is not None and number > param.max:
-            raise ValueError(f"must be between {param.min:g} and {param.max:g}")
+        reason = problem(number, min=param.min, max=param.max)
+        if reason:
+            raise ValueError(reason)
         return number
     if param.type is str:
         value = str(value)
-        if param.choices and value not in param.choices:
-            raise ValueError(f"must be one of {', '.join(param.choices)}")
+        reason = problem(value, choices=param.choices)
+        if reason:
+            raise ValueError(reason)
         return value
     if not isinstance(value, param.type):
         raise ValueError(f"must be a JSON {'object' if param.type is dict else 'array'}")

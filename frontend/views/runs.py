@@ -20,7 +20,8 @@ from rewardlab import base_models, selectors
 from rewardlab import hyperparameters as hp
 from rewardlab.models import AlignmentRun, RewardEval, Run
 
-FORM_PARAMS = {"reward": hp.REWARD_TRAIN, "alignment": hp.ALIGNMENT, "generation": hp.GENERATION}
+FORM_PARAMS = {"reward": hp.REWARD_TRAIN, "alignment": hp.ALIGNMENT, "latent_reward": hp.LATENT_REWARD,
+               "generation": hp.GENERATION}
 
 
 def staff_required(view):

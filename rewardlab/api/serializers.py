@@ -31,7 +31,9 @@ def hyperparameters_serializer(name: str, params: tuple[hp.Param, ...]) -> type[
 
 
 RewardTrainHyperparameters = hyperparameters_serializer("RewardTrainHyperparameters", hp.REWARD_TRAIN)
-AlignmentHyperparameters = hyperparameters_serializer("AlignmentHyperparameters", hp.ALIGNMENT)
+# One input for every method: the service checks each method's own settings (Flow-NRG: hp.LATENT_REWARD).
+AlignmentHyperparameters = hyperparameters_serializer("AlignmentHyperparameters", tuple(
+    {p.name: p for p in (*hp.LATENT_REWARD, *hp.ALIGNMENT)}.values()))
 GenerationHyperparameters = hyperparameters_serializer("GenerationHyperparameters", hp.GENERATION)
 
 

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import torch
 
+from rewardlab.ml.configs import AlignConfig
 from rewardlab.ml.data import PreferencePair, load_pairs
 from rewardlab.ml.flow_dpo import FlowDPOOutput, flow_dpo_loss
-from rewardlab.ml.flow_matching import TIMESTEP_SAMPLING, add_noise, per_sample_mse, sample_sigmas, velocity_target
+from rewardlab.ml.flow_matching import add_noise, per_sample_mse, sample_sigmas, velocity_target
 from rewardlab.ml.flow_rwr import flow_rwr_loss, rwr_weights
 from rewardlab.ml.folders import recover_folder, swap_in
-from rewardlab.ml.latent_cache import LatentCache, LatentDataConfig, latent_shape, load_latents, load_tensor
+from rewardlab.ml.latent_cache import LatentCache, latent_cache, latent_shape, load_latents, load_tensor
 from rewardlab.ml.lora import add_lora, load_lora_state, lora_parameters_are_finite, reference_mode, save_lora
 from rewardlab.ml.pipelines import FlowPipeline, load_flow_pipeline
 
-METHODS = ("flow_dpo", "flow_rwr")
 ADAPTER_DIR = "adapter"
 CHECKPOINT_DIR = "checkpoint"
 
@@ -44,52 +44,6 @@ class NoDecidedPairsError(ValueError):
 
 class NonFiniteLossError(FloatingPointError):
     """The loss or its gradient became NaN/inf; the run stopped and kept its last good checkpoint."""
-
-
-@dataclass
-class AlignConfig(LatentDataConfig):
-    method: str  # "flow_dpo" | "flow_rwr"
-    base_model_path: str  # a local diffusers pipeline folder (Wan2.1-T2V-1.3B-Diffusers)
-    pairs_file: str  # dataset version JSONL or VideoGen-RewardBench CSV
-    output_dir: str
-    dimension: str = "overall"
-    weights: dict[str, float] | None = None  # e.g. {"vq": 1, "mq": 1, "ta": 1}: a weighted sum replaces `dimension`
-    beta: float = 500.0  # Flow-DPO's constant β (paper: 500)
-    lr: float = 5e-6
-    batch_size: int = 64  # pairs (DPO) or videos (RWR) per optimiser step
-    micro_batch_size: int = 1  # per forward pass; gradients accumulate up to batch_size
-    epochs: int = 1
-    max_steps: int | None = None  # optimiser steps; overrides epochs
-    timestep_sampling: str = "uniform"  # or "logit_normal"
-    logit_mean: float = 0.0
-    logit_std: float = 1.0
-    lora_r: int = 64
-    lora_alpha: int = 128
-    rwr_tau: float = 1.0
-    reward_checkpoint: str | None = None  # VideoReward folder: RWR scores, or DPO relabelling with relabel=True
-    reward_base_model_path: str | None = None
-    relabel: bool = False
-    rewards: dict[str, float] | None = None  # RWR without a checkpoint: video path -> reward
-    resume: bool = True
-    gradient_checkpointing: bool = True
-    checkpoint_every: int = 50
-    max_grad_norm: float = 1.0
-    weight_decay: float = 1e-4
-
-    def dimension_weights(self) -> dict[str, float]:
-        return dict(self.weights) if self.weights else {self.dimension: 1.0}
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method {self.method!r}: use one of {METHODS}")
-        if self.timestep_sampling not in TIMESTEP_SAMPLING:
-            raise ValueError(f"timestep_sampling {self.timestep_sampling!r}: use one of {TIMESTEP_SAMPLING}")
-        if self.batch_size < 1 or self.micro_batch_size < 1:
-            raise ValueError("batch_size and micro_batch_size must be >= 1")
-        if self.method == "flow_rwr" and not (self.reward_checkpoint or self.rewards):
-            raise ValueError("flow_rwr needs rewards: set reward_checkpoint (a VideoReward) or rewards")
-        if self.relabel and not self.reward_checkpoint:
-            raise ValueError("relabel needs reward_checkpoint")
 
 
 # -- examples -------------------------------------------------------------------------------------------
@@ -354,7 +308,7 @@ def run_alignment(
     examples = build_examples(config)
 
     flow = load_flow_pipeline(config.base_model_path, device=config.device, dtype=config.dtype)
-    cache = config.latent_cache(flow)
+    cache = latent_cache(config, flow)
     cached = cache_examples(cache, examples)
 
     torch.manual_seed(config.seed)  # the LoRA A matrices' initialisation

@@ -28,7 +28,8 @@ def key_values(text: str) -> dict[str, float]:
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
                          options: dict[str, dict] | None = None) -> None:
     """One flag per field of ``config_class``. ``options[name]`` adjusts a field's flag: ``flags`` (more
-    spellings), ``help`` (else the field's ``metadata["help"]``), and any other ``add_argument`` keyword."""
+    spellings), ``help`` (else the field's ``metadata["help"]``), and any other ``add_argument`` keyword. Choices come
+    from the field (config_fields.setting); ranges are checked by the config itself when it is built."""
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
         extra = dict((options or {}).get(field.name, {}))
@@ -45,6 +46,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
             kwargs.update(nargs="+", type=typing.get_args(hint)[0])
         else:
             kwargs["type"] = hint
+        if "choices" in field.metadata:
+            kwargs["choices"] = list(field.metadata["choices"])
         help_text = extra.pop("help", field.metadata.get("help", ""))
         if field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING:
             default = field.default_factory() if field.default is dataclasses.MISSING else field.default
@@ -56,6 +59,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
 
 
 def config_from_args(config_class: type, args: argparse.Namespace):
-    """The config from the flags given; the others keep the config's defaults."""
+    """The config from the flags given; the others keep the config's defaults. A value outside its range ends
+    the command with the config's message, not a traceback."""
     given = vars(args)
-    return config_class(**{f.name: given[f.name] for f in dataclasses.fields(config_class) if f.name in given})
+    try:
+        return config_class(**{f.name: given[f.name] for f in dataclasses.fields(config_class) if f.name in given})
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc

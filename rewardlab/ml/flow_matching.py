@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-TIMESTEP_SAMPLING = ("uniform", "logit_normal")
+from rewardlab.ml.configs import TIMESTEP_SAMPLING
 
 
 def sample_sigmas(

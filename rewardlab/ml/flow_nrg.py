@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -27,9 +27,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rewardlab.ml.align import CachedExample, NoDecidedPairsError, batch_for_step, micro_batches
+from rewardlab.ml.configs import LatentRewardTrainConfig
 from rewardlab.ml.data import load_pairs
 from rewardlab.ml.flow_matching import add_noise, sample_sigmas
-from rewardlab.ml.latent_cache import LatentDataConfig, load_latents, load_tensor
+from rewardlab.ml.latent_cache import latent_cache, load_latents, load_tensor
 from rewardlab.ml.losses import A_WINS, B_WINS, bt_loss, encode_labels
 from rewardlab.ml.pipelines import FlowPipeline, load_flow_pipeline, read_pipeline_class
 
@@ -90,23 +91,6 @@ class LatentRewardModel(nn.Module):
 
 # -- training -------------------------------------------------------------------------------------------
 
-@dataclass
-class LatentRewardTrainConfig(LatentDataConfig):
-    base_model_path: str
-    pairs_file: str
-    output_dir: str
-    dimensions: list[str] | None = None  # default: every dimension the pairs are labelled on
-    num_blocks: int = 4  # how many of the transformer's first blocks the reward model copies
-    lr: float = 1e-5
-    batch_size: int = 8
-    micro_batch_size: int = 4
-    epochs: int = 1
-    max_steps: int | None = None  # optimiser steps; overrides epochs
-    timestep_sampling: str = "uniform"
-    gradient_checkpointing: bool = True
-    weight_decay: float = 1e-4
-
-
 def latent_reward_bt_step(
     model: LatentRewardModel, flow: FlowPipeline, batch: list[CachedExample], *, timestep_sampling: str,
     micro_batch_size: int, generator: torch.Generator,
@@ -148,7 +132,7 @@ def train_latent_reward(
             "needs A/B judgments (ties and unlabelled pairs are skipped)"
         )
     flow = load_flow_pipeline(config.base_model_path, device=config.device, dtype=config.dtype)
-    cache = config.latent_cache(flow)
+    cache = latent_cache(config, flow)
     kept = [(p, y) for p, y, d in zip(pairs, labels, decided, strict=True) if d]
     prompts = [p.prompt for p, _ in kept]
     text = dict(zip(prompts, cache.prompt_files(prompts), strict=True))

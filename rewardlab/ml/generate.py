@@ -10,41 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import torch
 
+from rewardlab.ml.configs import GenerateConfig
 from rewardlab.ml.flow_nrg import LatentRewardModel, dimension_weights, guided_velocity, reward_gradient
 from rewardlab.ml.lora import LORA_WEIGHTS
 from rewardlab.ml.pipelines import FlowPipeline, VideoSizeError, load_flow_pipeline
 
 # (latents x_t, σ, prompt text, velocity) -> corrected velocity
 VelocityCorrection = Callable[[torch.Tensor, float, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class GenerateConfig:
-    base_model_path: str
-    prompts: list[str]
-    seeds: list[int]  # every prompt is sampled with every seed
-    output_dir: str
-    adapter_dir: str | None = None  # LoRA from run_alignment (loaded with pipe.load_lora_weights)
-    nrg_checkpoint: str | None = None  # latent reward model from train_latent_reward
-    nrg_weights: dict[str, float] | None = None  # λ per dimension, e.g. {"vq": 1, "mq": 1, "ta": 1}
-    nrg_scale: float = 1.0  # w
-    nrg_max_factor: float = 10.0  # cap on σ/(1-σ)
-    num_frames: int = 81
-    height: int = 480
-    width: int = 832
-    steps: int = 50
-    guidance_scale: float = 5.0  # classifier-free guidance; <= 1 turns it off
-    negative_prompt: str = ""
-    fps: int = 16
-    model_name: str | None = None  # label in the results and the folder name; default base / aligned [+nrg]
-    device: str = "auto"
-    dtype: str = "auto"
 
 
 def check_video_size(flow: FlowPipeline, num_frames: int, height: int, width: int) -> None:

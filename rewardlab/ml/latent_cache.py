@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from rewardlab.ml.configs import LatentDataConfig
 from rewardlab.ml.pipelines import FlowPipeline, VideoSizeError
 from rewardlab.ml.video import decode_video
 
@@ -38,24 +39,10 @@ class FrameSpec:
         return f"fps{self.sample_fps}-n{self.num_frames}-{self.height}x{self.width}"
 
 
-@dataclass(kw_only=True)
-class LatentDataConfig:
-    """Where training videos come from and how they become latents: shared by alignment and Flow-NRG."""
-
-    split: str | None = "train"  # which split of a dataset version to train on (None: all)
-    video_root: str | None = None  # where relative video paths start (default: the pairs file's folder)
-    sample_fps: float | None = 16.0
-    num_frames: int = 81
-    height: int | None = None
-    width: int | None = None
-    cache_dir: str | None = None  # default: $VIDPREF_LATENT_CACHE or ~/.cache/vidpref/latents
-    seed: int = 0
-    device: str = "auto"
-    dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
-
-    def latent_cache(self, flow: FlowPipeline) -> LatentCache:
-        spec = FrameSpec(self.sample_fps, self.num_frames, self.height, self.width)
-        return LatentCache(self.cache_dir or DEFAULT_CACHE_DIR, flow, spec)
+def latent_cache(config: LatentDataConfig, flow: FlowPipeline) -> LatentCache:
+    """The cache a run's videos go through, at the frames its config asks for."""
+    spec = FrameSpec(config.sample_fps, config.num_frames, config.height, config.width)
+    return LatentCache(config.cache_dir or DEFAULT_CACHE_DIR, flow, spec)
 
 
 def prepare_frames(

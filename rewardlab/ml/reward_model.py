@@ -23,8 +23,10 @@ import torch
 import torch.nn as nn
 from peft import LoraConfig, get_peft_model
 
+from rewardlab.ml.config_fields import check_settings
+from rewardlab.ml.configs import RewardModelSettings
 from rewardlab.ml.pipelines import resolve_device
-from rewardlab.ml.video import VIDEO_MIN_PIXELS, PatchSpec, decode_video, patchify, resize_frames
+from rewardlab.ml.video import PatchSpec, decode_video, patchify, resize_frames
 
 # --- the prompt ---------------------------------------------------------------------------------------------------
 
@@ -67,30 +69,19 @@ def build_user_text(prompt: str, template: str) -> str:
 # --- the checkpoint's description -------------------------------------------------------------------------------
 
 @dataclass
-class RewardConfig:
+class RewardConfig(RewardModelSettings):
     """Everything needed to rebuild a reward model from its base and score with it (reward_config.json)."""
 
     dimensions: list[str]
     base_model_path: str
     base_config: dict = field(default_factory=dict)  # the base's architecture, to refuse a different base
-    fps: float = 2.0
-    max_pixels: int = 448 * 448
-    min_pixels: int = VIDEO_MIN_PIXELS
-    max_frames: int = 768
-    lora_r: int = 64
-    lora_alpha: int = 128
-    lora_dropout: float = 0.05
-    vision: str = "full"  # full | frozen | lora
-    prompt_template: str = ""  # empty: default_template(dimensions)
     norm: dict[str, dict[str, float]] | None = None  # dim -> {"mean", "std"} of rewards on the training set
-    overall_weights: dict[str, float] | None = None  # None: equal weights
     format: str = "vidpref-reward-v1"
 
     def __post_init__(self):
         if not self.dimensions:
             raise ValueError("reward config: dimensions is empty")
-        if self.vision not in ("full", "frozen", "lora"):
-            raise ValueError(f"reward config: vision must be full, frozen or lora, not {self.vision!r}")
+        check_settings(self)
         if not self.prompt_template:
             self.prompt_template = default_template(self.dimensions)
         missing = [reward_token(d) for d in self.dimensions if reward_token(d) not in self.prompt_template]

@@ -17,7 +17,7 @@ import math
 import os
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, fields
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import AutoTokenizer, get_constant_schedule_with_warmup
 
 from rewardlab.ml.checkpoint import TRAINING_STATE_FILE, load_base, load_weights, save_checkpoint
+from rewardlab.ml.configs import RewardModelSettings, RewardTrainConfig
 from rewardlab.ml.data import PreferencePair, load_pairs, require_video_files
 from rewardlab.ml.evaluate_reward import evaluate_pairs
 from rewardlab.ml.folders import recover_folder
@@ -41,63 +42,8 @@ from rewardlab.ml.reward_model import (
     base_fingerprint,
     build_reward_model,
 )
-from rewardlab.ml.video import VIDEO_MIN_PIXELS
 
 RESULT_FILE = "result.json"
-
-
-@dataclass
-class RewardTrainConfig:
-    base_model_path: str
-    train_file: str
-    output_dir: str
-    dimensions: list[str] = field(default_factory=lambda: ["vq", "mq", "ta"])
-    val_file: str | None = None
-    train_split: str | None = "train"  # rows of a dataset-version JSONL to train on (None: all); CSVs: all rows
-    val_split: str | None = "val"
-    video_root: str | None = None  # where relative video paths start (default: the pair file's folder)
-    epochs: int = 1
-    max_steps: int | None = None  # optimizer steps; overrides epochs
-    batch_size: int = 2  # pairs per micro-batch per process
-    grad_accum: int = 1
-    lr: float = 2e-6
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    lora_r: int = 64
-    lora_alpha: int = 128
-    lora_dropout: float = 0.05
-    vision: str = "full"  # full | frozen | lora
-    loss: str = "btt"  # btt | bt
-    theta: float = 5.0
-    fps: float = 2.0
-    max_pixels: int = 448 * 448
-    min_pixels: int = VIDEO_MIN_PIXELS
-    max_frames: int = 768
-    seed: int = 42
-    device: str = "auto"
-    dtype: str = "auto"  # autocast dtype: auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32; weights stay fp32
-    gradient_checkpointing: bool | None = None  # None: on for GPUs
-    resume: bool = True
-    save_every: int | None = None  # optimizer steps between resumable checkpoints (None: only on stop)
-    num_workers: int = 0  # DataLoader processes decoding videos
-    frame_cache_dir: str | None = None
-    overall_weights: dict[str, float] | None = None
-    prompt_template: str = ""  # empty: the default template for the dimensions
-
-    def __post_init__(self):
-        choices = {"vision": ("full", "frozen", "lora"), "loss": ("btt", "bt"), "dtype": ("auto", "bf16", "fp32")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "grad_accum"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, not {self.max_steps}")
-        self.dimensions = [d.lower() for d in self.dimensions]  # label keys are lower case
-        if not self.dimensions or len(set(self.dimensions)) != len(self.dimensions):
-            raise ValueError(f"dimensions must be distinct and not empty, not {self.dimensions}")
 
 
 # Settings that may change between a stopped run and its resumption without changing its result.
@@ -300,10 +246,8 @@ def _train(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, worl
     tokenizer = AutoTokenizer.from_pretrained(config.base_model_path)
     reward_config = RewardConfig(
         dimensions=list(config.dimensions), base_model_path=str(Path(config.base_model_path).resolve()),
-        base_config=base_fingerprint(vlm.config), fps=config.fps, max_pixels=config.max_pixels,
-        min_pixels=config.min_pixels, max_frames=config.max_frames, lora_r=config.lora_r,
-        lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, vision=config.vision,
-        prompt_template=config.prompt_template, overall_weights=config.overall_weights,
+        base_config=base_fingerprint(vlm.config),
+        **{f.name: getattr(config, f.name) for f in fields(RewardModelSettings)},
     )
     model = build_reward_model(vlm, tokenizer, reward_config)
     if checkpointing:

@@ -22,12 +22,13 @@ import av
 import torch
 import torch.nn.functional as F
 
+from rewardlab.ml.configs import VIDEO_MIN_PIXELS
+
 # OpenAI CLIP statistics, as in Qwen2-VL's preprocessor_config.json
 IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
 
 FRAME_FACTOR = 2  # frame counts are even: the temporal patch size
-VIDEO_MIN_PIXELS = 128 * 28 * 28  # qwen-vl-utils' floor for video frames
 MAX_ASPECT_RATIO = 200
 
 

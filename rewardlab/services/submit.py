@@ -38,8 +38,12 @@ def _dimensions(project: Project, dimensions: list[str] | None) -> list[str]:
 
 
 def _settings(params: tuple[hp.Param, ...], base: str, kind: str, hyperparameters: dict | None) -> dict:
-    """What a person set, over what the base model suggests (its vidpref.json), over the defaults; checked."""
-    return hp.clean(params, {**run_defaults(base, kind), **(hyperparameters or {})})
+    """What a person set, over what the base model suggests (its vidpref.json), over the defaults; checked.
+    A suggestion this kind of run does not take (a Flow-DPO setting on a Flow-NRG run) is not the person's
+    mistake and is left out."""
+    names = {p.name for p in params}
+    suggested = {k: v for k, v in run_defaults(base, kind).items() if k in names}
+    return hp.clean(params, {**suggested, **(hyperparameters or {})})
 
 
 def _check_video_sizes(base: str, sizes: dict, field: str | None = None) -> None:
@@ -131,7 +135,7 @@ def alignment_run_create(*, created_by: AbstractBaseUser | None, dataset_version
     if reward_model and reward_model.project_id != project.pk:
         raise InvalidInput("The reward model belongs to another project.", fields={"reward_model": ["other project"]})
     base = check_base_model(base_model_path, kind="generator")
-    config = _settings(hp.ALIGNMENT, base, "alignment", hyperparameters)
+    config = _settings(hp.alignment_params(method), base, "alignment", hyperparameters)
     _check_video_sizes(base, {k: config.get(k) for k in ("height", "width")})
     if reward_model and config.get("win_rate_prompts"):
         _check_video_sizes(base, hp.win_rate_sampling(config), field="sampling")
@@ -139,7 +143,7 @@ def alignment_run_create(*, created_by: AbstractBaseUser | None, dataset_version
         raise InvalidInput("Flow-RWR weights videos by their reward: choose a reward model.", fields={"reward_model": ["required for flow_rwr"]})
     if config.get("relabel") and reward_model is None:
         raise InvalidInput("relabel lets a reward model label the pairs: choose one.", fields={"reward_model": ["required for relabel"]})
-    if config.get("dimension") not in [*project.dimension_keys] and not config.get("weights"):
+    if "dimension" in config and config["dimension"] not in project.dimension_keys and not config.get("weights"):
         raise InvalidInput(f"dimension must be one of {', '.join(project.dimension_keys)}.", fields={"hyperparameters.dimension": ["unknown"]})
     if method == AlignmentRun.Method.FLOW_NRG:
         config["processes"] = 1  # the latent reward model trains in one process

@@ -35,7 +35,7 @@ function fieldValue(el) {
 function formBody(form) {
   const body = {};
   for (const el of form.elements) {
-    if (!el.name || el.disabled) continue;
+    if (!el.name || el.matches(":disabled")) continue;
     const value = fieldValue(el);
     if (value === undefined) continue;
     const [group, key] = el.name.includes(".") ? el.name.split(".", 2) : [null, el.name];
@@ -75,6 +75,18 @@ function setupForms() {
     const select = form.querySelector("select[name=base_model_path]");
     select.addEventListener("change", () => applyRunDefaults(form, runDefaults));
     applyRunDefaults(form, runDefaults);
+  }
+  // Each alignment method has its own settings (and defaults): only the chosen method's are shown and sent.
+  for (const select of document.querySelectorAll("form[data-run-kind] select[name=method]")) {
+    const showMethodSettings = () => {
+      for (const box of select.form.querySelectorAll("details[data-methods]")) {
+        const chosen = box.dataset.methods.split(" ").includes(select.value);
+        box.hidden = !chosen;
+        box.querySelector("fieldset").disabled = !chosen;
+      }
+    };
+    select.addEventListener("change", showMethodSettings);
+    showMethodSettings();
   }
   for (const form of document.querySelectorAll("form.run-form")) {
     form.addEventListener("submit", async (event) => {
