@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from annotation.models import Assignment, Judgment, Pair, Project, Video
 from annotation.permissions import read_role, with_role
-from annotation.services.assignment import to_canonical
+from annotation.services.assignment import remaining_cache_key, to_canonical
 from config.errors import NotFound
 
 SIDES = ("left", "right")
@@ -86,11 +86,11 @@ def _remaining_judgments(project: Project) -> int:
 def annotator_progress(*, project: Project, annotator: AbstractBaseUser) -> dict:
     """Judgments the annotator made today (UTC day of the server) and judgments the project still needs.
 
-    The project-wide figure sums over every pair, so it is cached for a few seconds rather than scanned per page.
+    The project-wide figure sums over every pair, so it is cached for a few seconds rather than scanned per page
+    (a submit forgets it, so the submitter's next read is exact).
     """
     day_start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
     done_today = Judgment.objects.filter(annotator=annotator, created_at__gte=day_start, pair__project=project).count()
-    # The creation time in the key: a project id reused by a fresh database never reads an old figure.
-    key = f"vidpref:remaining:{project.pk}:{project.created_at.timestamp()}"
-    remaining = cache.get_or_set(key, lambda: _remaining_judgments(project), REMAINING_CACHE_SECONDS)
+    remaining = cache.get_or_set(remaining_cache_key(project), lambda: _remaining_judgments(project),
+                                 REMAINING_CACHE_SECONDS)
     return {"done_today": done_today, "remaining": remaining}

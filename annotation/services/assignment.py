@@ -8,6 +8,9 @@ Assignment rows inside one transaction:
     skip    leased_count - 1
     expire  leased_count - 1                  (lazily when a claim finds nothing free, and by the periodic sweep)
 
+The project's "judgments still needed" (the sum of ``target - done_count``) is cached for the annotators'
+progress line; a submit forgets it once committed, so the annotator who just lowered it sees it lowered.
+
 A pair is open while ``done_count + leased_count < target``; the partial index ``pair_queue_open`` holds
 exactly the open pairs, most-judged first (breadth-first), then by the random ``shuffle_key`` fixed at
 creation. On PostgreSQL the claim is one statement that reads a short window at the front of that index and
@@ -21,6 +24,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -206,6 +210,11 @@ def leases_expire(*, limit: int = 500) -> int:
     return len(stale)
 
 
+def remaining_cache_key(project: Project) -> str:
+    # The creation time in the key: a project id reused by a fresh database never reads an old figure.
+    return f"vidpref:remaining:{project.pk}:{project.created_at.timestamp()}"
+
+
 def to_canonical(choice: str, shown_left: str) -> str:
     """"left"/"right"/"tie" as the annotator saw it → "A"/"B"/"tie" in the pair's order."""
     if choice == "tie":
@@ -335,6 +344,9 @@ def assignment_submit(*, assignment: Assignment, annotator: AbstractBaseUser, ch
     )
     Assignment.objects.filter(pk=locked.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
     Pair.objects.filter(pk=locked.pair_id).update(done_count=F("done_count") + 1, leased_count=F("leased_count") - 1)
+    # Deleted, not decremented: Redis would recreate an expired key at -1, without an expiry.
+    key = remaining_cache_key(assignment.pair.project)
+    transaction.on_commit(lambda: cache.delete(key))
     return judgment
 
 

@@ -284,6 +284,20 @@ def test_progress_counts_todays_judgments_and_what_the_project_still_needs(proje
     assert progress.data["remaining"] == 2 * 3 - 2
 
 
+def test_a_submit_shows_in_the_project_figure_at_once_though_it_is_cached(project_world,
+                                                                         django_capture_on_commit_callbacks):
+    project, client = project_world["project"], project_world["clients"]["annotator"]
+    make_pairs(project, 2)
+    progress_url = f"/api/v1/projects/{project.pk}/progress/"
+    assert client.get(progress_url).data == {"done_today": 0, "remaining": 2 * 3}  # now cached
+    lease = client.post(next_url(project)).data
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert submit(client, lease["id"]).status_code == 200
+
+    assert client.get(progress_url).data == {"done_today": 1, "remaining": 2 * 3 - 1}
+
+
 def test_only_members_may_ask_for_pairs(project_world):
     project, clients = project_world["project"], project_world["clients"]
     make_pairs(project, 1)
