@@ -15,4 +15,4 @@ def page_project(user, project_id: int, *roles: str) -> Project:
     except NotFound as e:
         raise Http404(e.message) from None
     except Forbidden as e:
-        raise PermissionDenied(e.message) from None
+        raise PermissionDenied(f"{e.message} A manager of this project can give you the role.") from None

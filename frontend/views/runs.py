@@ -31,7 +31,8 @@ def staff_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not request.user.is_staff:
-            raise PermissionDenied("Runs are for admins (staff users).")
+            raise PermissionDenied("Runs are for admins: your account needs staff status, which only a site "
+                                   "administrator can give. A role in a project, even manager, does not open them.")
         return view(request, *args, **kwargs)
 
     return wrapped
