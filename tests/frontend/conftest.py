@@ -20,6 +20,16 @@ def browser_page():
         browser.close()
 
 
+LAPTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def laptop_page(browser_page):
+    """The browser at a 1280x800 laptop's size, the smallest screen the annotator's page is made to fit."""
+    browser_page.set_viewport_size(LAPTOP)
+    return browser_page
+
+
 @pytest.fixture
 def orm_beside_playwright(browser_page, monkeypatch):
     """Playwright's sync API keeps an event loop running in this thread, so Django sees an async context and gets

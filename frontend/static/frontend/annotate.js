@@ -3,6 +3,9 @@
 // Two slots of <video> elements (a left and a right each): one on screen, the other buffering the next pair,
 // leased ahead with `after`, so submit -> next shows videos at once. Elements and listeners are made once and
 // reused; a retired slot drops its src so the browser frees its buffers over a long day of work.
+//
+// Keys: the page's shortcuts act on the dimension in focus, except that a focused button (or link, checkbox)
+// keeps its own Enter and Space, and the single-character ones can be switched off (WCAG 2.1.4).
 (() => {
   "use strict";
 
@@ -27,7 +30,39 @@
 
   const SAID_MS = 2500; // a plain message ("Saved.") fades after this; errors stay until the next message
 
-  const state = { answers: {}, focus: 0, firstPlayAt: null, shownAt: 0, playing: false, busy: false, rate: 1, raf: 0, said: 0 };
+  const state = {
+    answers: {}, focus: 0, firstPlayAt: null, shownAt: 0, playing: false, busy: false, rate: 1, raf: 0, said: 0,
+    scrubbing: false,
+  };
+
+  // ---- kept in the browser -----------------------------------------------------------------------------------
+
+  // localStorage can be full or switched off; the page then works as before, it just forgets on reload.
+  function stored(action) {
+    try { return action(window.localStorage); } catch (_) { return null; }
+  }
+
+  // Answers on a live lease survive a reload: kept per assignment, dropped once it is submitted or skipped.
+  // A lease lasts far less than a day, so older entries (a pair that expired while away) are swept on load.
+  const KEPT = "vidpref:answers:";
+  const KEPT_FOR_MS = 24 * 3600 * 1000;
+  const kept = {
+    read: (id) => stored((s) => JSON.parse(s.getItem(KEPT + id))),
+    write: (id) => stored((s) => s.setItem(KEPT + id, JSON.stringify({
+      answers: state.answers, comment: $("comment").value, at: Date.now(),
+    }))),
+    drop: (id) => stored((s) => s.removeItem(KEPT + id)),
+    sweep: () => stored((s) => {
+      const keys = Array.from({ length: s.length }, (_, i) => s.key(i)).filter((key) => key && key.startsWith(KEPT));
+      for (const key of keys) {
+        const entry = stored(() => JSON.parse(s.getItem(key)));
+        if (!entry || !(Date.now() - entry.at < KEPT_FOR_MS)) s.removeItem(key);
+      }
+    }),
+  };
+
+  const SINGLE_KEYS_OFF = "vidpref:single-key-shortcuts-off";
+  const singleKeysOn = () => !stored((s) => s.getItem(SINGLE_KEYS_OFF));
 
   // ---- server ------------------------------------------------------------------------------------------------
 
@@ -112,6 +147,7 @@
       group.className = "choice";
       group.setAttribute("role", "radiogroup");
       group.setAttribute("aria-label", dim.label);
+      group.tabIndex = -1; // focused when Enter finds this dimension unanswered
       for (const [n, choice] of CHOICES.entries()) {
         const button = document.createElement("button");
         button.type = "button";
@@ -121,11 +157,12 @@
         const key = document.createElement("kbd");
         key.textContent = String(n + 1);
         button.append(key, ` ${CHOICE_LABELS[choice]}`);
-        button.addEventListener("click", () => { button.blur(); choose(index, choice); });
+        onPress(button, () => choose(index, choice));
         group.append(button);
       }
       item.append(head, group);
       item.addEventListener("click", (e) => { if (!e.target.closest("button")) setFocus(index); });
+      item.addEventListener("focusin", () => { if (state.focus !== index) setFocus(index); });
       return item;
     }));
   }
@@ -143,8 +180,12 @@
     $("prompt").textContent = lease.prompt;
     $("guidelines").textContent = lease.guidelines || "No guidelines for this project yet.";
     buildDimensions(lease.dimensions);
-    Object.assign(state, { answers: {}, focus: 0, firstPlayAt: null, shownAt: performance.now(), playing: false });
-    $("comment").value = "";
+    const saved = kept.read(lease.id) || {};
+    Object.assign(state, {
+      answers: knownAnswers(lease.dimensions, saved.answers), firstPlayAt: null, shownAt: performance.now(), playing: false,
+    });
+    state.focus = Math.max(0, dimensionItems().findIndex((item) => !state.answers[item.dataset.key]));
+    $("comment").value = typeof saved.comment === "string" ? saved.comment : "";
     root.classList.remove("is-loading", "is-empty");
     $("empty").hidden = true;
     // A new pair starts at its prompt and videos, even if the last one was answered scrolled down.
@@ -196,7 +237,18 @@
   // ---- answers -----------------------------------------------------------------------------------------------
 
   const dimensionItems = () => [...$("dimensions").children];
-  const complete = () => dimensionItems().every((item) => state.answers[item.dataset.key]);
+  const openItems = () => dimensionItems().filter((item) => !state.answers[item.dataset.key]);
+  const complete = () => openItems().length === 0;
+  const labelOf = (item) => item.querySelector(".dim-head strong").textContent;
+
+  // Only answers to this pair's dimensions, in the words the API takes, come back from the browser's copy.
+  function knownAnswers(dimensions, saved) {
+    const answers = {};
+    for (const { key } of dimensions) if (saved && CHOICES.includes(saved[key])) answers[key] = saved[key];
+    return answers;
+  }
+
+  const listed = (words) => (words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} and ${words.at(-1)}`);
 
   function renderAnswers() {
     dimensionItems().forEach((item, index) => {
@@ -206,7 +258,23 @@
         button.setAttribute("aria-checked", String(state.answers[item.dataset.key] === button.dataset.choice));
       }
     });
-    $("submit").disabled = state.busy || !complete();
+    // Not disabled while answers are open: pressing it says which ones (disabled buttons ignore clicks).
+    $("submit").disabled = state.busy;
+    $("submit").setAttribute("aria-disabled", String(!complete()));
+    if ($("message").dataset.kind === "incomplete") {
+      if (complete()) say(""); else say(incompleteText(), true, "incomplete");
+    }
+  }
+
+  const incompleteText = () => `Answer ${listed(openItems().map(labelOf))} before submitting.`;
+
+  // Enter (or Submit) with answers open: name them where the answers are, and put focus on the first.
+  function explainIncomplete() {
+    const first = openItems()[0];
+    say(incompleteText(), true, "incomplete");
+    setFocus(dimensionItems().indexOf(first));
+    first.querySelector(".choice").focus({ preventScroll: true });
+    $("message").scrollIntoView({ block: "nearest" });
   }
 
   // On a short screen the lower dimensions sit below the fold: keep the one the keys act on in view.
@@ -226,6 +294,7 @@
     const item = dimensionItems()[index];
     if (!item) return;
     state.answers[item.dataset.key] = choice;
+    kept.write(current.lease.id);
     // On to the next unanswered dimension, so 1/2/3 four times answers the whole form.
     const items = dimensionItems();
     const nextOpen = items.findIndex((it, i) => i > index && !state.answers[it.dataset.key]);
@@ -234,9 +303,11 @@
     revealFocus();
   }
 
-  function say(text, isError = false) {
+  // ``kind`` names a message the page keeps up to date ("incomplete" shrinks as answers come in).
+  function say(text, isError = false, kind = "") {
     const message = $("message");
     message.textContent = text;
+    message.dataset.kind = kind;
     message.classList.toggle("error", isError);
     clearTimeout(state.said);
     if (!isError) state.said = setTimeout(() => { if (message.textContent === text) message.textContent = ""; }, SAID_MS);
@@ -244,7 +315,8 @@
 
   async function finish(kind) {
     const lease = current.lease;
-    if (state.busy || !lease || (kind === "submit" && !complete())) return;
+    if (state.busy || !lease) return;
+    if (kind === "submit" && !complete()) { explainIncomplete(); return; }
     state.busy = true;
     renderAnswers();
     const body = kind === "submit"
@@ -258,9 +330,11 @@
       const { status, data } = await call("POST", api[kind](lease.id), body);
       state.busy = false;
       if (status === 200) {
+        kept.drop(lease.id);
         say(kind === "submit" ? "Saved." : "Skipped.");
         await advance();
       } else if ([403, 404, 409].includes(status)) {
+        kept.drop(lease.id);
         say(errorText(data, "This pair is no longer yours."), true);
         await advance();
       } else {
@@ -340,7 +414,7 @@
     const now = master().currentTime || 0;
     const seekBar = $("seek");
     seekBar.max = String(total || 1);
-    seekBar.value = String(now);
+    if (!state.scrubbing) seekBar.value = String(now);
     $("clock").textContent = `${now.toFixed(1)} / ${total.toFixed(1)} s`;
     $("play").textContent = state.playing ? "Pause" : "Play";
   }
@@ -372,6 +446,7 @@
     clock.hidden = left > 120;
     clock.textContent = `${Math.floor(Math.max(left, 0) / 60)}:${String(Math.max(left, 0) % 60).padStart(2, "0")} left on this pair`;
     if (left <= 0 && !state.busy) {
+      kept.drop(current.lease.id);
       say("Your time on this pair ran out and it went back to the queue; here is another.", true);
       advance();
     }
@@ -379,28 +454,53 @@
 
   // ---- controls and keys -------------------------------------------------------------------------------------
 
-  $("play").addEventListener("click", (e) => { e.currentTarget.blur(); state.playing ? pause() : play(); });
-  $("step-back").addEventListener("click", (e) => { e.currentTarget.blur(); step(-1); });
-  $("step-forward").addEventListener("click", (e) => { e.currentTarget.blur(); step(1); });
-  $("seek").addEventListener("input", (e) => { pause(); seek(Number(e.currentTarget.value)); });
-  $("seek").addEventListener("change", (e) => e.currentTarget.blur());
-  for (const button of root.querySelectorAll("[data-rate]")) {
-    button.addEventListener("click", () => { button.blur(); setRate(Number(button.dataset.rate)); });
+  // A button clicked with the mouse lets go of focus, so Space and Enter go back to the page's shortcuts; one
+  // pressed from the keyboard (detail 0) keeps it, and with it the user's place in the tab order.
+  function onPress(button, action) {
+    button.addEventListener("click", (e) => { if (e.detail > 0) button.blur(); action(e); });
   }
-  for (const button of root.querySelectorAll(".enlarge")) {
-    button.addEventListener("click", () => { button.blur(); enlarge(button.dataset.side); });
-  }
-  $("submit").addEventListener("click", (e) => { e.currentTarget.blur(); finish("submit"); });
-  $("skip").addEventListener("click", (e) => { e.currentTarget.blur(); finish("skip"); });
-  $("again").addEventListener("click", () => { $("empty").hidden = true; start(); });
+
+  onPress($("play"), () => (state.playing ? pause() : play()));
+  onPress($("step-back"), () => step(-1));
+  onPress($("step-forward"), () => step(1));
+  for (const button of root.querySelectorAll("[data-rate]")) onPress(button, () => setRate(Number(button.dataset.rate)));
+  for (const button of root.querySelectorAll(".enlarge")) onPress(button, () => enlarge(button.dataset.side));
+  onPress($("submit"), () => finish("submit"));
+  onPress($("skip"), () => finish("skip"));
+  onPress($("again"), () => { $("empty").hidden = true; start(); });
+  $("comment").addEventListener("input", () => { if (current.lease) kept.write(current.lease.id); });
+
+  // The slider seeks both videos on every move of a drag and on a click. Its value is read before pause(),
+  // which redraws the transport, and a drag in progress is not redrawn under the pointer.
+  const seekBar = $("seek");
+  seekBar.addEventListener("pointerdown", () => { state.scrubbing = true; });
+  window.addEventListener("pointerup", () => { if (state.scrubbing) { state.scrubbing = false; renderTransport(); } });
+  seekBar.addEventListener("input", () => {
+    const time = Number(seekBar.value);
+    if (state.playing) pause();
+    seek(time);
+  });
+
+  const singleKeys = $("single-keys");
+  singleKeys.checked = singleKeysOn();
+  singleKeys.addEventListener("change", () => {
+    stored((s) => (singleKeys.checked ? s.removeItem(SINGLE_KEYS_OFF) : s.setItem(SINGLE_KEYS_OFF, "1")));
+  });
+
+  // Fields that take typing keep every key. The slider is not one: the arrows step frames, as everywhere else.
+  const TYPING = "input:not([type=range]):not([type=checkbox]), textarea, select";
+  const PRESSABLE = "button, summary, a[href], input[type=checkbox]";
+  const SINGLE_CHARACTER = (key) => key.length === 1; // letters, digits and Space
 
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || root.classList.contains("is-empty")) return;
-    if (e.target.matches("input, textarea, select")) {
+    if (e.target.matches(TYPING)) {
       if (e.key === "Escape") e.target.blur();
       if (e.key === "Enter" && e.target.id === "comment") { e.preventDefault(); finish("submit"); }
       return;
     }
+    if ((e.key === "Enter" || e.key === " ") && e.target.matches(PRESSABLE)) return;
+    if (SINGLE_CHARACTER(e.key) && !singleKeysOn()) return;
     const actions = {
       " ": () => (state.playing ? pause() : play()),
       ArrowLeft: () => step(-1),
@@ -425,5 +525,6 @@
     action();
   });
 
+  kept.sweep();
   start();
 })();
