@@ -165,6 +165,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Failed sign-ins (config/throttles.py), per username and per client address.
+    "DEFAULT_THROTTLE_RATES": {"login_username": "20/min", "login_ip": "100/min"},
+    # Proxies in front of the app whose X-Forwarded-For is trusted for the client address (0: REMOTE_ADDR).
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "VidPref API",

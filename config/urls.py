@@ -3,10 +3,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from config.throttles import login_throttled
+
 # The Swagger UI bundle comes from drf-spectacular's default CDN; its start script from our own URL (split view).
 SWAGGER_CDN = "https://cdn.jsdelivr.net"
 docs_view = csp_update({"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN]})(
     SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+
+admin.site.login = login_throttled(admin.site.login)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -3,10 +3,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from config.throttles import login_throttled
 from frontend.views import annotate, datasets, home, manage, quality, runs
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
+    path("login/", login_throttled(auth_views.LoginView.as_view(template_name="frontend/login.html")), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", home.home, name="home"),
     path("projects/<int:project_id>/datasets/", datasets.datasets, name="datasets"),
