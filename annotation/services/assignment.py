@@ -325,6 +325,10 @@ def assignment_submit(*, assignment: Assignment, annotator: AbstractBaseUser, ch
     _check_owner(assignment, annotator)
     canonical = _validated_choices(assignment.pair.project, choices, assignment.shown_left)
     _validated_extras(duration_ms, comment)
+    # The project's cached figure goes once this commits, whichever way below records the judgment (a failed
+    # submit rolls back and drops it). Deleted, not decremented: Redis would recreate an expired key at -1.
+    key = remaining_cache_key(assignment.pair.project)
+    transaction.on_commit(lambda: cache.delete(key))
     if connection.vendor == "postgresql":
         judgment = _submit_live_postgresql(assignment, annotator, canonical, duration_ms, comment)
         if judgment is not None:
@@ -344,9 +348,6 @@ def assignment_submit(*, assignment: Assignment, annotator: AbstractBaseUser, ch
     )
     Assignment.objects.filter(pk=locked.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
     Pair.objects.filter(pk=locked.pair_id).update(done_count=F("done_count") + 1, leased_count=F("leased_count") - 1)
-    # Deleted, not decremented: Redis would recreate an expired key at -1, without an expiry.
-    key = remaining_cache_key(assignment.pair.project)
-    transaction.on_commit(lambda: cache.delete(key))
     return judgment
 
 
