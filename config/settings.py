@@ -136,6 +136,41 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")  # not the working directory
 
+# Upkeep from celery beat (the `beat` service): lapsed leases go back to the queue; runs whose heartbeat stopped
+# are taken back and promoted reward models keep a project's new videos scored.
+LEASE_SWEEP_SECONDS = float(os.environ.get("LEASE_SWEEP_SECONDS", "60"))
+RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "30"))
+CELERY_BEAT_SCHEDULE = {
+    "expire-leases": {"task": "workers.assignments.expire_leases", "schedule": LEASE_SWEEP_SECONDS,
+                      "options": {"expires": LEASE_SWEEP_SECONDS}},
+    "sweep-runs": {"task": "workers.run_ops.sweep_runs", "schedule": RUN_SWEEP_SECONDS,
+                   "options": {"expires": RUN_SWEEP_SECONDS}},
+    "keep-videos-scored": {"task": "workers.run_ops.keep_videos_scored", "schedule": RUN_SWEEP_SECONDS,
+                           "options": {"expires": RUN_SWEEP_SECONDS}},
+}
+
+# Runs (rewardlab/conf.py names what each one means). A test worker inherits the environment, so
+# RUN_HEARTBEAT_SECONDS=0.2 in its environment makes a fast heartbeat.
+RUN_QUEUE = os.environ.get("RUN_QUEUE", "gpu")
+RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "5"))
+RUN_STALE_AFTER_SECONDS = float(os.environ.get("RUN_STALE_AFTER_SECONDS", "90"))
+RUN_RESEND_AFTER_SECONDS = float(os.environ.get("RUN_RESEND_AFTER_SECONDS", "3600"))
+RUN_MAX_ATTEMPTS = int(os.environ.get("RUN_MAX_ATTEMPTS", "3"))
+RUN_PROGRESS_FLUSH_SECONDS = float(os.environ.get("RUN_PROGRESS_FLUSH_SECONDS", "1"))
+RUN_DEVICE = os.environ.get("RUN_DEVICE", "auto")
+RUN_LAUNCHER = os.environ.get(
+    "RUN_LAUNCHER", "{python} -m torch.distributed.run --standalone --nproc_per_node {n} -m rewardlab.child")
+# Training runs for hours: the project-wide task time limits above do not apply to them.
+RUN_TIME_LIMIT_SECONDS = int(os.environ.get("RUN_TIME_LIMIT_SECONDS", str(7 * 24 * 3600)))
+VIDPREF_GPUS = env_list("VIDPREF_GPUS", "")
+BASE_MODELS_ROOT = Path(os.environ.get("BASE_MODELS_ROOT", DATA_DIR / "models"))
+LATENT_CACHE_DIR = Path(os.environ.get("VIDPREF_LATENT_CACHE") or RUNS_ROOT / "latent-cache")
+
+# The code version written into each dataset version's manifest (the Docker image sets it).
+VIDPREF_COMMIT = os.environ.get("VIDPREF_COMMIT", "")
+# Where `make run` serves (scripts/run-dev.sh); the demo command prints it.
+BIND = os.environ.get("BIND", "127.0.0.1:8000")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

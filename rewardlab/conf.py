@@ -1,58 +1,52 @@
-"""Run settings: Django settings when the lead defines them, else environment variables, else defaults.
+"""Run settings, read from Django's settings (config/settings.py reads them from the environment).
 
-Kept here so the web process, the workers and the tests read the same values (a test worker inherits the
-environment, so ``RUN_HEARTBEAT_SECONDS=0.2`` in its environment makes a fast heartbeat).
+Functions rather than constants, so a test's settings override applies at once.
 """
 
-import os
 from pathlib import Path
 
 from django.conf import settings
 
 
-def _setting(name: str, default: str) -> str:
-    return str(getattr(settings, name, os.environ.get(name, default)))
-
-
 def run_queue() -> str:
     """The Celery queue runs go to: "gpu", or another name to keep a pool of GPU workers apart (tests do)."""
-    return _setting("RUN_QUEUE", "gpu")
+    return settings.RUN_QUEUE
 
 
 def heartbeat_seconds() -> float:
     """How often a running worker writes its heartbeat and reads the cancel flag."""
-    return float(_setting("RUN_HEARTBEAT_SECONDS", "5"))
+    return settings.RUN_HEARTBEAT_SECONDS
 
 
 def stale_after_seconds() -> float:
     """A running run whose heartbeat is older than this has lost its worker; the sweeper takes it back."""
-    return float(_setting("RUN_STALE_AFTER_SECONDS", "90"))
+    return settings.RUN_STALE_AFTER_SECONDS
 
 
 def resend_after_seconds() -> float:
     """A queued run no worker has taken for this long has its task sent again, in case the broker lost it
     (a Redis restart without persistence); a second delivery of a run that did start is dropped."""
-    return float(_setting("RUN_RESEND_AFTER_SECONDS", "3600"))
+    return settings.RUN_RESEND_AFTER_SECONDS
 
 
 def max_attempts() -> int:
     """Starts a run may have (first start + resumes after a lost worker) before it fails for good."""
-    return int(_setting("RUN_MAX_ATTEMPTS", "3"))
+    return settings.RUN_MAX_ATTEMPTS
 
 
 def progress_flush_seconds() -> float:
     """Progress and metric points are written at most this often (and always at the end of a phase)."""
-    return float(_setting("RUN_PROGRESS_FLUSH_SECONDS", "1"))
+    return settings.RUN_PROGRESS_FLUSH_SECONDS
 
 
 def device() -> str:
     """The torch device a worker trains on: "auto" (CUDA when visible, else CPU), "cpu" or "cuda"."""
-    return _setting("RUN_DEVICE", "auto")
+    return settings.RUN_DEVICE
 
 
 def base_models_root() -> Path:
     """Where base weights live (a read-only volume on GPU machines); base model paths must be under it."""
-    return Path(_setting("BASE_MODELS_ROOT", str(Path(settings.DATA_DIR) / "models")))
+    return Path(settings.BASE_MODELS_ROOT)
 
 
 def runs_root() -> Path:
@@ -61,10 +55,10 @@ def runs_root() -> Path:
 
 def latent_cache_dir() -> Path:
     """VAE latents and text embeddings of training videos, shared by alignment runs (keyed by model)."""
-    return Path(os.environ.get("VIDPREF_LATENT_CACHE") or runs_root() / "latent-cache")
+    return Path(settings.LATENT_CACHE_DIR)
 
 
 def launcher() -> str:
     """The command that starts a multi-GPU run (see services/distributed.py): ``{python}`` is this interpreter,
     ``{n}`` the process count. E.g. ``accelerate launch --multi_gpu --num_processes {n} -m rewardlab.child``."""
-    return _setting("RUN_LAUNCHER", "{python} -m torch.distributed.run --standalone --nproc_per_node {n} -m rewardlab.child")
+    return settings.RUN_LAUNCHER

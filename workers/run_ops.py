@@ -1,21 +1,10 @@
-"""Upkeep of runs on the default queue: the sweeper (every RUN_SWEEP_SECONDS, from celery beat) and sending a
-generation to a project. Not on the gpu queue: a GPU worker busy with a long run must not delay them."""
-
-import os
+"""Upkeep of runs on the default queue: the sweeper (from celery beat, every RUN_SWEEP_SECONDS: CELERY_BEAT_SCHEDULE
+in config/settings.py) and sending a generation to a project. Not on the gpu queue: a GPU worker busy with a long
+run must not delay them."""
 
 from celery import shared_task
 
-from config.celery import app
 from rewardlab.services import reward_models, rounds, runs
-
-SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "30"))
-
-app.conf.beat_schedule = {
-    **(app.conf.beat_schedule or {}),
-    "sweep-runs": {"task": "workers.run_ops.sweep_runs", "schedule": SWEEP_SECONDS, "options": {"expires": SWEEP_SECONDS}},
-    "keep-videos-scored": {"task": "workers.run_ops.keep_videos_scored", "schedule": SWEEP_SECONDS,
-                           "options": {"expires": SWEEP_SECONDS}},
-}
 
 
 @shared_task

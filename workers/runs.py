@@ -12,11 +12,12 @@ from pathlib import Path
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 
 from rewardlab.services import runner
 
 # Training runs for hours: the project-wide task time limits (minutes) do not apply to them.
-RUN_TIME_LIMIT = int(os.environ.get("RUN_TIME_LIMIT_SECONDS", str(7 * 24 * 3600)))
+RUN_TIME_LIMIT = settings.RUN_TIME_LIMIT_SECONDS
 
 _gpu_lock = None  # held open for the process's lifetime
 
@@ -24,7 +25,7 @@ _gpu_lock = None  # held open for the process's lifetime
 @worker_process_init.connect
 def _take_a_gpu(**_) -> None:
     global _gpu_lock
-    gpus = [g.strip() for g in os.environ.get("VIDPREF_GPUS", "").split(",") if g.strip()]
+    gpus = settings.VIDPREF_GPUS
     for gpu in gpus:
         handle = open(Path(tempfile.gettempdir()) / f"vidpref-gpu-{gpu}.lock", "w")  # held open until the process exits
         try:

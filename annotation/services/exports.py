@@ -19,7 +19,6 @@ import functools
 import importlib.metadata
 import json
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -208,7 +207,7 @@ def code_version() -> str:
         version = importlib.metadata.version("vidpref")
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    commit = os.environ.get("VIDPREF_COMMIT", "")
+    commit = settings.VIDPREF_COMMIT
     if not commit:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=settings.BASE_DIR, timeout=5,

@@ -18,9 +18,9 @@ QUEUE = "gpu-rewardlab-browser"
 
 
 @pytest.fixture
-def gpu_worker(monkeypatch):
-    monkeypatch.setenv("RUN_QUEUE", QUEUE)  # the live server queues runs where only this worker listens
-    proc = start_worker(queues=QUEUE, concurrency=1, extra_env=world.WORKER_ENV)
+def gpu_worker(settings):
+    settings.RUN_QUEUE = QUEUE  # the live server queues runs where only this worker listens
+    proc = start_worker(queues=QUEUE, concurrency=1, extra_env={**world.WORKER_ENV, "RUN_QUEUE": QUEUE})
     yield proc
     stop_worker(proc)
 

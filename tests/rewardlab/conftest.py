@@ -20,9 +20,9 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
-def run_queue(monkeypatch):
+def run_queue(settings):
     """Runs queue on QUEUE; what a test queued but ran in its own process is purged afterwards."""
-    monkeypatch.setenv("RUN_QUEUE", QUEUE)
+    settings.RUN_QUEUE = QUEUE
     yield QUEUE
     with app.connection_for_write() as connection:
         connection.default_channel.queue_purge(QUEUE)

@@ -94,10 +94,11 @@ def test_a_killed_worker_process_is_replaced_and_the_run_resumes_from_its_checkp
     assert run.rewardrun.train_result["steps"] == 12
 
 
-def test_a_run_whose_whole_worker_died_is_requeued_by_the_sweeper_and_resumes(run_worker, trained_on, monkeypatch):
+def test_a_run_whose_whole_worker_died_is_requeued_by_the_sweeper_and_resumes(run_worker, trained_on, settings):
     # A worker of its own on another queue, so that killing it leaves the module's worker alone.
-    monkeypatch.setenv("RUN_QUEUE", "gpu-rewardlab-tests-lost")
-    lost = start_worker(queues="gpu-rewardlab-tests-lost", concurrency=1, extra_env=world.WORKER_ENV)
+    settings.RUN_QUEUE = "gpu-rewardlab-tests-lost"
+    lost = start_worker(queues="gpu-rewardlab-tests-lost", concurrency=1,
+                        extra_env={**world.WORKER_ENV, "RUN_QUEUE": "gpu-rewardlab-tests-lost"})
     try:
         run_id = start_reward_run(trained_on, max_steps=8)
         at_step(run_id, 3)
@@ -107,7 +108,7 @@ def test_a_run_whose_whole_worker_died_is_requeued_by_the_sweeper_and_resumes(ru
         stop_worker(lost)
     assert Run.objects.get(pk=run_id).status == "running"  # nobody is left to say otherwise
 
-    monkeypatch.setenv("RUN_QUEUE", QUEUE)  # the sweeper requeues it where a live worker listens
+    settings.RUN_QUEUE = QUEUE  # the sweeper requeues it where a live worker listens
     assert wait_until(lambda: runs_sweep(stale_after=0.5)["requeued"], timeout=30) == [run_id]
 
     run = run_in(run_id, "succeeded", "failed")

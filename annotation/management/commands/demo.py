@@ -1,5 +1,4 @@
-import os
-
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
@@ -21,7 +20,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Project {result.project.pk} '{result.project.name}': {result.videos_created} new videos, "
             f"{result.pairs_created} new pairs."))
-        # BIND is where scripts/run-dev.sh (make run) serves the app.
-        self.stdout.write(f"Log in at http://{os.environ.get('BIND', '127.0.0.1:8000')}/login/ with:")
+        self.stdout.write(f"Log in at http://{settings.BIND}/login/ with:")
         for username, password in result.passwords.items():
             self.stdout.write(f"  {username:<11} {password}")
