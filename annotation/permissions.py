@@ -1,12 +1,13 @@
 """Who may do what. Staff users are admins; everyone else acts through a project membership.
 
+Plain queries and checks, no DRF (selectors use them too); the API's IsStaff permission is in config/api.py.
+
 Non-members get 404 for a project's objects (its existence is not theirs to know); members lacking the
 role get 403.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import OuterRef, QuerySet, Subquery
-from rest_framework.permissions import BasePermission
 
 from annotation.models import Membership, Project
 from config.errors import Forbidden, NotFound
@@ -57,10 +58,3 @@ def project_for(user: AbstractBaseUser, project_id: int, *roles: str) -> Project
         raise NotFound("Project not found.")
     _check_role(read_role(user, project), project, roles)
     return project
-
-
-class IsStaff(BasePermission):
-    message = "Only admins (staff users) can do this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)

@@ -1,6 +1,6 @@
 """Ingest: what the media task costs over a bare ffmpeg transcode, and throughput with N media workers.
 
-Clips: synthetic 5 s 854x480 24 fps clips (rewardlab.ml.synthetic_videos), in two codecs, because the task
+Clips: synthetic 5 s 854x480 24 fps clips (annotation.synthetic_videos), in two codecs, because the task
 takes two paths: H.264 yuv420p at a constant rate is remuxed (no re-encode, decoded once to check it), and
 anything else (here MPEG-4 Part 2) is transcoded to H.264.
 
@@ -37,7 +37,7 @@ BARE_TRANSCODE = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_
 
 
 def make_clips(folder: Path, count: int, codec: str) -> list[Path]:
-    from rewardlab.ml.synthetic_videos import CONTENTS, make_clip
+    from annotation.synthetic_videos import CONTENTS, make_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     started, made = time.perf_counter(), 0

@@ -13,6 +13,7 @@ from annotation.models import DatasetVersion, Judgment, Pair, Project, Video
 from rewardlab.ml.metrics import pairwise_metrics
 from rewardlab.models import (
     KIND_MODELS,
+    AlignmentRun,
     Generation,
     RewardEval,
     RewardModel,
@@ -66,6 +67,23 @@ def trainable_versions(project_id: int | None = None) -> list[DatasetVersion]:
 def reward_models(*, project_id: int | None = None) -> QuerySet[RewardModel]:
     models = RewardModel.objects.select_related("project", "source_run")
     return models.filter(project_id=project_id) if project_id else models
+
+
+def succeeded_alignments(*, project_id: int | None = None, methods: list[str]) -> QuerySet[AlignmentRun]:
+    """Alignment runs that finished well with one of ``methods``: the adapters and guides a generation may use."""
+    succeeded = runs_list(project_id=project_id, status=Run.Status.SUCCEEDED)
+    return AlignmentRun.objects.filter(pk__in=succeeded.values("pk"), method__in=methods)
+
+
+def evaluations_to_compare(*, ids: list[int] | None = None, project_id: int | None = None,
+                           limit: int = 50) -> list[RewardEval]:
+    """Succeeded evaluations, newest first: those named by ``ids``, else all (of a project)."""
+    evaluations = RewardEval.objects.filter(status=Run.Status.SUCCEEDED)
+    if ids:
+        evaluations = evaluations.filter(pk__in=ids)
+    if project_id is not None:
+        evaluations = evaluations.filter(project_id=project_id)
+    return list(evaluations.select_related("reward_model", "dataset_version", "project").order_by("-created_at")[:limit])
 
 
 def active_reward_model(project: Project) -> RewardModel | None:

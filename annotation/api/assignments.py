@@ -5,7 +5,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import id_field, validated
 from annotation.media_response import storage_file_response
 from annotation.permissions import project_for
 from annotation.selectors.queue import (
@@ -21,6 +20,7 @@ from annotation.services.assignment import (
     assignment_submit_and_next,
     to_shown,
 )
+from config.api import id_field, validated
 
 ANNOTATING_ROLES = ("annotator", "manager")
 

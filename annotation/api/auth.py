@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
+from config.api import validated
 from config.errors import ServiceError
 from config.schema import ErrorSerializer
 from config.throttles import TOO_MANY, LoginGate

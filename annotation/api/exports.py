@@ -9,7 +9,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import INT32_MAX, INT64_MAX, id_field, validated
 from annotation.exports import FORMATS, GRANULARITIES, INCLUDE_VIDEOS
 from annotation.media_response import ranged_file_response
 from annotation.models import DatasetVersion
@@ -21,6 +20,7 @@ from annotation.selectors.dataset_versions import (
     version_files,
 )
 from annotation.services.exports import FILTER_KEYS, dataset_version_create
+from config.api import INT32_MAX, INT64_MAX, id_field, validated
 
 CONTENT_TYPES = {
     ".jsonl": "application/jsonl",

@@ -6,12 +6,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import validated
 from annotation.models import ImportJob
 from annotation.permissions import project_for, require_role
 from annotation.selectors.videos import import_job_get, import_jobs_for
 from annotation.services.imports import import_job_create
 from annotation.storage import uploaded_file_path
+from config.api import validated
 from config.parsers import SafeJSONParser
 
 

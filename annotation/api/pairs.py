@@ -5,9 +5,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import INT64_MAX, validated
 from annotation.permissions import project_for
 from annotation.services.pairing import MAX_PER_PROMPT, STRATEGIES, pairs_generate
+from config.api import INT64_MAX, validated
 
 
 class PairGenerateApi(APIView):

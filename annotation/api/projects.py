@@ -3,11 +3,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import INT32_MAX, validated
 from annotation.models import Membership, Project
 from annotation.permissions import project_for, role_in
 from annotation.selectors.projects import projects_visible_to
 from annotation.services.projects import membership_set, project_create, project_update
+from config.api import INT32_MAX, validated
 from config.errors import Forbidden
 
 

@@ -7,7 +7,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import INT32_MAX, INT64_MAX, validated
 from annotation.media_response import storage_file_response
 from annotation.models import Pair
 from annotation.permissions import project_for, require_role
@@ -15,6 +14,7 @@ from annotation.selectors.leaderboard import MAX_ROUNDS, project_leaderboard
 from annotation.selectors.quality import Thresholds, pair_review, pairs_to_adjudicate, project_quality
 from annotation.services.adjudication import adjudication_decide
 from annotation.services.gold import gold_mark, gold_unmark
+from config.api import INT32_MAX, INT64_MAX, validated
 from config.errors import NotFound
 
 OutcomesField = serializers.DictField(child=serializers.CharField(), help_text='Canonical order: {"overall": "A"|"B"|"tie"}')

@@ -9,13 +9,13 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import BoundedLimitOffsetPagination, JSONTextField, validated
 from annotation.media_response import storage_file_response
 from annotation.models import Video
 from annotation.permissions import project_for
 from annotation.selectors.videos import video_get, videos_for_manager
 from annotation.services.ingest import MAX_SEED, MULTIPART_SLACK, check_upload_size, video_ingest
 from annotation.storage import uploaded_file_path
+from config.api import BoundedLimitOffsetPagination, JSONTextField, validated
 from config.errors import Conflict, InvalidInput
 
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from annotation.models import Membership, Project
 from annotation.services.ingest import video_ingest
 from annotation.services.pairing import pairs_generate
-from rewardlab.ml.synthetic_videos import DEMO_MODELS, make_clip
+from annotation.synthetic_videos import DEMO_MODELS, make_clip
 
 DEMO_PROJECT = "Demo: four synthetic video models"
 DEMO_PROMPTS = {

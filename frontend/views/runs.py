@@ -18,7 +18,7 @@ from annotation.models import Project
 from annotation.services.pairing import STRATEGIES
 from rewardlab import base_models, selectors
 from rewardlab import hyperparameters as hp
-from rewardlab.models import AlignmentRun, RewardEval, Run
+from rewardlab.models import AlignmentRun, Run
 
 FORM_PARAMS = {"reward": hp.REWARD_TRAIN, "alignment": hp.ALIGNMENT, "latent_reward": hp.LATENT_REWARD,
                "generation": hp.GENERATION}
@@ -45,7 +45,6 @@ def _form_params(params: tuple[hp.Param, ...]) -> list[hp.Param]:
 @staff_required
 def runs_home(request):
     project_id = int(request.GET["project"]) if request.GET.get("project", "").isdigit() else None
-    succeeded = selectors.runs_list(project_id=project_id, status=Run.Status.SUCCEEDED)
     context = {
         "runs": selectors.runs_list(project_id=project_id)[:100],
         "projects": Project.objects.order_by("name"),
@@ -55,8 +54,8 @@ def runs_home(request):
         "generator_bases": base_models.choices("generator"),
         "run_defaults": {**base_models.run_defaults_by_path("reward"), **base_models.run_defaults_by_path("generator")},
         "reward_models": selectors.reward_models(project_id=project_id),
-        "adapter_runs": AlignmentRun.objects.filter(pk__in=succeeded.values("pk"), method__in=["flow_dpo", "flow_rwr"]),
-        "nrg_runs": AlignmentRun.objects.filter(pk__in=succeeded.values("pk"), method="flow_nrg"),
+        "adapter_runs": selectors.succeeded_alignments(project_id=project_id, methods=["flow_dpo", "flow_rwr"]),
+        "nrg_runs": selectors.succeeded_alignments(project_id=project_id, methods=["flow_nrg"]),
         "methods": AlignmentRun.Method.choices,
         "params": {name: _form_params(params) for name, params in FORM_PARAMS.items()},
     }
@@ -82,13 +81,9 @@ def run_detail(request, run_id: int):
 @staff_required
 def evaluations_compare(request):
     """Evaluations side by side: all of a project's (or those named with ?ids=1,2,3)."""
-    evaluations = RewardEval.objects.filter(status=Run.Status.SUCCEEDED).select_related("reward_model", "dataset_version")
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit()]
-    if ids:
-        evaluations = evaluations.filter(pk__in=ids)
-    if request.GET.get("project", "").isdigit():
-        evaluations = evaluations.filter(project_id=request.GET["project"])
-    table = selectors.evaluation_table(list(evaluations.select_related("project").order_by("-created_at")[:50]))
+    project_id = int(request.GET["project"]) if request.GET.get("project", "").isdigit() else None
+    table = selectors.evaluation_table(selectors.evaluations_to_compare(ids=ids, project_id=project_id))
     return render(request, "frontend/runs_compare.html", {"table": table, "projects": Project.objects.order_by("name")})
 
 

@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import storage
-from annotation.api.common import validated
 from annotation.models import Project, Video
 from annotation.permissions import project_for
+from config.api import validated
 from config.parsers import SafeJSONParser
 from rewardlab import selectors
 from rewardlab.api import serializers as out

@@ -6,9 +6,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.common import INT64_MAX, BoundedLimitOffsetPagination, id_field, validated
 from annotation.models import DatasetVersion, Project
-from annotation.permissions import IsStaff
+from config.api import INT64_MAX, BoundedLimitOffsetPagination, IsStaff, id_field, validated
 from rewardlab import selectors
 from rewardlab.api import serializers as out
 from rewardlab.models import KIND_MODELS, AlignmentRun, RewardModel, Run

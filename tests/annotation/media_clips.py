@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from rewardlab.ml.synthetic_videos import make_clip
+from annotation.synthetic_videos import make_clip
 
 _DIR = Path(tempfile.mkdtemp(prefix="vidpref-clips-"))
 atexit.register(shutil.rmtree, _DIR, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Ready videos and pairs made directly in the database, for queue, quality and browser tests.
 
-Real clips (ffmpeg, rewardlab.ml.synthetic_videos) live under MEDIA_ROOT; many Video rows may share one file.
+Real clips (ffmpeg, annotation.synthetic_videos) live under MEDIA_ROOT; many Video rows may share one file.
 """
 
 import hashlib
@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotation.models import Assignment, GenerationModel, Judgment, Membership, Pair, Project, Prompt, Video
-from rewardlab.ml.synthetic_videos import make_clip
+from annotation.synthetic_videos import make_clip
 
 _serial = itertools.count()
 

@@ -5,7 +5,7 @@ from django.contrib.auth import authenticate
 
 from annotation.models import Membership, Pair, Video
 from annotation.services.demo import DEMO_PROMPTS, demo_create
-from rewardlab.ml.synthetic_videos import DEMO_MODELS
+from annotation.synthetic_videos import DEMO_MODELS
 
 pytestmark = pytest.mark.django_db
 

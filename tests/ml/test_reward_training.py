@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from annotation.synthetic_videos import CONTENTS, DEMO_MODELS, make_clip
 from rewardlab.ml.evaluate_reward import evaluate_reward
 from rewardlab.ml.reward_model import VideoRewardScorer
-from rewardlab.ml.synthetic_videos import CONTENTS, DEMO_MODELS, make_clip
 from rewardlab.ml.train_reward import RewardTrainConfig, train_reward
 
 # Each degraded demo model loses one dimension to the crisp one and ties the others.

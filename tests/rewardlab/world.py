@@ -14,8 +14,8 @@ from annotation import storage
 from annotation.models import DatasetVersion, Judgment, Pair, Project, Video
 from annotation.services.exports import dataset_version_create, dataset_version_export
 from annotation.services.ingest import generation_model_get_or_create, prompt_get_or_create
+from annotation.synthetic_videos import DEMO_MODELS, make_clip
 from rewardlab import conf
-from rewardlab.ml.synthetic_videos import DEMO_MODELS, make_clip
 
 PROMPTS = ["a test card with a ticking clock", "a glowing fractal coastline", "golden cells swarming", "a busy test pattern"]
 CONTENT = ["testsrc2", "mandelbrot", "life", "testsrc2"]

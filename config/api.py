@@ -1,7 +1,9 @@
-"""Helpers every API module uses."""
+"""What every app's REST API shares: input validation in the one error shape, bounded integers and offsets,
+and the admin-only permission."""
 
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import BasePermission
 
 
 def validated(serializer_class: type[serializers.Serializer], data, **kwargs) -> dict:
@@ -43,3 +45,10 @@ class JSONTextField(serializers.JSONField):
             return super().to_internal_value(data)
         except RecursionError:
             self.fail("invalid")
+
+
+class IsStaff(BasePermission):
+    message = "Only admins (staff users) can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
