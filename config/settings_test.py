@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("VIDPREF_DEV", "1")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vidpref")
@@ -12,3 +13,8 @@ os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="vidpref-test-"))
 from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, not Django's shared in-memory test database: the threads of the concurrency tests and the Celery
+    # worker the tests start must reach it, and only a file has WAL and the busy timeout.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(DATA_DIR) / "test.sqlite3")}  # noqa: F405

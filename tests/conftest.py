@@ -63,12 +63,19 @@ def _wait_for_worker(proc: subprocess.Popen, env: dict, timeout: float = 60.0) -
     raise RuntimeError("the Celery worker did not answer a ping within a minute")
 
 
+def worker_database_url() -> str:
+    """The test database as a DATABASE_URL, for the processes a test starts (a worker, a dev server)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 def start_worker(queues: str = "default,media,gpu", concurrency: int = 2, extra_env: dict | None = None,
                  purge: bool = True) -> subprocess.Popen:
     """A real Celery worker process on the test database (call inside django_db_blocker.unblock()); ``purge``
     first drops what earlier tests left on its queues (off when a test queued a task for this worker)."""
-    db = settings.DATABASES["default"]
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    env = {**os.environ, "DATABASE_URL": worker_database_url(),
            "DJANGO_SETTINGS_MODULE": "config.settings_test", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     if purge:
         subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queues],
@@ -99,6 +106,13 @@ def celery_worker(django_db_setup, django_db_blocker):
         proc = start_worker()
     yield proc
     stop_worker(proc)
+
+
+@pytest.fixture
+def own_export_root(settings, tmp_path):
+    """Dataset versions go to this test's own folder: on SQLite the ids of a rolled-back test come back, so
+    ``EXPORT_ROOT/<project id>/`` would still hold an earlier test's versions."""
+    settings.EXPORT_ROOT = tmp_path / "exports"
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1):

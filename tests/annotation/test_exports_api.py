@@ -13,7 +13,7 @@ from annotation.services.exports import dataset_version_export
 from tests.annotation.exports_world import build_world
 from tests.conftest import client_for, make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_export_root")]
 
 REQUEST = {"formats": ["jsonl", "rewardbench"], "splits": {"train": 0.5, "val": 0.25, "test": 0.25}, "seed": 3}
 

@@ -19,7 +19,7 @@ from annotation.splits import split_of
 from rewardlab.ml.data import load_pairs_jsonl, load_rewardbench_csv
 from tests.annotation.exports_world import PROMPTS, build_world
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_export_root")]
 
 ALL_FORMATS = ["jsonl", "csv", "parquet", "hf", "rewardbench"]
 SPLITS = {"train": 0.5, "val": 0.25, "test": 0.25}

@@ -8,7 +8,7 @@ from annotation.services.exports import dataset_version_create, dataset_version_
 from tests.annotation.exports_world import build_world
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_export_root")]
 
 FORM = {"formats": ["jsonl", "rewardbench"], "granularity": "consensus", "train": "0.5", "val": "0.25", "test": "0.25",
         "seed": "4", "include_videos": "", "dimensions": ["vq", "mq", "ta", "overall"], "annotators": "",
