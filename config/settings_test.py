@@ -18,3 +18,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file, not Django's shared in-memory test database: the threads of the concurrency tests and the Celery
     # worker the tests start must reach it, and only a file has WAL and the busy timeout.
     DATABASES["default"]["TEST"] = {"NAME": str(Path(DATA_DIR) / "test.sqlite3")}  # noqa: F405
+# Cache keys of this session only: ids start at 1 again in every test database, so a figure cached by an earlier
+# session (or by the PostgreSQL run before the SQLite one in `make test`) must not be read as this one's.
+CACHES["default"]["KEY_PREFIX"] = Path(DATA_DIR).name  # noqa: F405
