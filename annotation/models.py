@@ -41,15 +41,18 @@ class JobStatus(models.TextChoices):
 class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    dimensions = models.JSONField(default=default_dimensions)
-    overlap = models.PositiveSmallIntegerField(default=3)
-    lease_seconds = models.PositiveIntegerField(default=600)
-    guidelines = models.TextField(blank=True)
-    gold_ratio = models.FloatField(default=0.05)
+    dimensions = models.JSONField(default=default_dimensions,
+                                  help_text='The judged dimensions, in order: a list of {"key", "label", "description"}.')
+    overlap = models.PositiveSmallIntegerField(default=3,
+                                               help_text="Judgments each pair collects, each from a different annotator (1-50).")
+    lease_seconds = models.PositiveIntegerField(default=600,
+                                                help_text="How long an annotator holds a pair before it goes back to the queue (at least 30).")
+    guidelines = models.TextField(blank=True, help_text="Shown to annotators next to the videos.")
+    gold_ratio = models.FloatField(default=0.05, help_text="Share of gold pairs mixed into an annotator's queue (0-1).")
     # Media limits checked at ingest.
-    max_duration_s = models.FloatField(default=60.0)
-    max_width = models.PositiveIntegerField(default=4096)
-    max_height = models.PositiveIntegerField(default=4096)
+    max_duration_s = models.FloatField(default=60.0, help_text="Longest video accepted at ingest, in seconds.")
+    max_width = models.PositiveIntegerField(default=4096, help_text="Widest video accepted at ingest, in pixels.")
+    max_height = models.PositiveIntegerField(default=4096, help_text="Tallest video accepted at ingest, in pixels.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -92,7 +95,8 @@ class Membership(models.Model):
 class Prompt(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
     text = models.TextField()
-    text_sha256 = models.CharField(max_length=64)
+    text_sha256 = models.CharField(max_length=64,
+                                   help_text="sha256 of the text: a project holds each prompt text once.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -132,16 +136,22 @@ class Video(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="videos")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="videos")
     generation_model = models.ForeignKey(GenerationModel, on_delete=models.PROTECT, related_name="videos")
-    seed = models.BigIntegerField(null=True, blank=True)
-    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    error = models.TextField(blank=True)
+    seed = models.BigIntegerField(null=True, blank=True, help_text="The generator's sampling seed, when known.")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD,
+                              help_text="How the video arrived: upload, manifest, folder, RewardBench CSV or a generation run.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING,
+                              help_text="pending until a media worker has probed it and made the playback copy; failed says why in error.")
+    error = models.TextField(blank=True, help_text="Why processing failed.")
     # Storage keys relative to MEDIA_ROOT (or the bucket): the original as received, the browser-safe copy, a poster.
-    original = models.CharField(max_length=500)
-    original_name = models.CharField(max_length=500, blank=True)
-    playback = models.CharField(max_length=500, blank=True)
-    poster = models.CharField(max_length=500, blank=True)
-    sha256 = models.CharField(max_length=64)
+    original = models.CharField(max_length=500,
+                                help_text="Storage key (under MEDIA_ROOT or the bucket) of the file as received.")
+    original_name = models.CharField(max_length=500, blank=True,
+                                     help_text="The file's name as uploaded or imported; never shown to annotators.")
+    playback = models.CharField(max_length=500, blank=True,
+                                help_text="Storage key of the browser-safe H.264 copy annotators watch.")
+    poster = models.CharField(max_length=500, blank=True, help_text="Storage key of the poster image.")
+    sha256 = models.CharField(max_length=64,
+                              help_text="sha256 of the original file: the video's identity, once per project.")
     size_bytes = models.BigIntegerField(default=0)
     duration_s = models.FloatField(null=True, blank=True)
     fps = models.FloatField(null=True, blank=True)
@@ -149,7 +159,7 @@ class Video(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     codec = models.CharField(max_length=32, blank=True)
-    meta = models.JSONField(default=dict, blank=True)
+    meta = models.JSONField(default=dict, blank=True, help_text="Free-form metadata from the import, as a JSON object.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -174,14 +184,18 @@ class Pair(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="pairs")
     video_a = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="pairs_as_a")
     video_b = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="pairs_as_b")
-    is_gold = models.BooleanField(default=False)
+    is_gold = models.BooleanField(default=False,
+                                  help_text="A pair with a known answer (GoldAnswer), mixed in to check annotators.")
     # How many judgments this pair needs (the project's overlap when made), has, and has out on lease.
-    target = models.PositiveSmallIntegerField(default=3)
-    done_count = models.PositiveSmallIntegerField(default=0)
-    leased_count = models.PositiveSmallIntegerField(default=0)
+    target = models.PositiveSmallIntegerField(default=3,
+                                              help_text="Judgments this pair needs: the project's overlap when it was made.")
+    done_count = models.PositiveSmallIntegerField(default=0,
+                                                  help_text="Judgments submitted so far (never above target).")
+    leased_count = models.PositiveSmallIntegerField(default=0, help_text="Live leases on this pair right now.")
     # A random key fixed at creation: "random among equals" without ORDER BY random().
-    shuffle_key = models.IntegerField(default=0)
-    strategy = models.CharField(max_length=16, blank=True)
+    shuffle_key = models.IntegerField(default=0,
+                                      help_text="A random key fixed at creation: the queue's order among equally judged pairs.")
+    strategy = models.CharField(max_length=16, blank=True, help_text="The pairing strategy that made this pair.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -223,11 +237,12 @@ class Assignment(models.Model):
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.LEASED)
-    shown_left = models.CharField(max_length=1, choices=Side.choices)
+    shown_left = models.CharField(max_length=1, choices=Side.choices,
+                                  help_text="Which canonical video, A or B, this annotator saw on the left.")
     leased_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="The lease lapses here unless submitted or skipped first.")
     finished_at = models.DateTimeField(null=True, blank=True)
-    skip_reason = models.CharField(max_length=500, blank=True)
+    skip_reason = models.CharField(max_length=500, blank=True, help_text="What the annotator said when skipping.")
 
     class Meta:
         constraints = [
@@ -247,14 +262,19 @@ class Judgment(models.Model):
     """Per-dimension outcomes in canonical order: {"vq": "A", "mq": "tie", ...}."""
 
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
-    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="judgment")
+    assignment = models.OneToOneField(Assignment, null=True, blank=True, on_delete=models.CASCADE, related_name="judgment",
+                                      help_text="The lease it answered; empty for imported judgments.")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments")
-    choices = models.JSONField()
-    shown_left = models.CharField(max_length=1, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    choices = models.JSONField(help_text='Outcome per dimension in canonical order: {"vq": "A" | "B" | "tie", ...}.')
+    shown_left = models.CharField(max_length=1, blank=True,
+                                  help_text="Which video, A or B, was on the left; empty for imported judgments.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="Time from the pair appearing to the submit.")
     comment = models.TextField(blank=True)
-    is_gold = models.BooleanField(default=False)
-    imported = models.BooleanField(default=False)
+    is_gold = models.BooleanField(default=False,
+                                  help_text="Given on a gold pair (kept out of alpha, consensus and the leaderboard).")
+    imported = models.BooleanField(default=False,
+                                   help_text="Came from an import rather than from an annotator's lease.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -276,7 +296,7 @@ class GoldAnswer(models.Model):
     """The known answer for a gold pair, per dimension, in canonical order."""
 
     pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="gold_answer")
-    choices = models.JSONField()
+    choices = models.JSONField(help_text='The known outcome per dimension in canonical order: {"overall": "A", ...}.')
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -294,13 +314,14 @@ class ImportJob(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     source = models.CharField(max_length=500, help_text="Manifest path under IMPORT_ROOT, or the stored upload.")
-    source_sha256 = models.CharField(max_length=64, blank=True)
+    source_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the source file.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    total_rows = models.PositiveIntegerField(default=0)
-    done_rows = models.PositiveIntegerField(default=0)
-    failed_rows = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list, blank=True)  # [{"row": 3, "error": "..."}]
-    error = models.TextField(blank=True)
+    total_rows = models.PositiveIntegerField(default=0, help_text="Rows in the source.")
+    done_rows = models.PositiveIntegerField(default=0, help_text="Rows processed so far, failed ones included.")
+    failed_rows = models.PositiveIntegerField(default=0, help_text="Rows that failed (each with its reason in errors).")
+    errors = models.JSONField(default=list, blank=True,
+                              help_text='The failed rows and why: [{"row": 3, "error": "..."}].')
+    error = models.TextField(blank=True, help_text="Why the whole import failed, if it did.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -312,21 +333,27 @@ class DatasetVersion(models.Model):
     Status = JobStatus
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_versions")
-    number = models.PositiveIntegerField()
+    number = models.PositiveIntegerField(help_text="The version's number within its project: v1, v2, ...")
     name = models.CharField(max_length=200, blank=True)
-    filters = models.JSONField(default=dict, blank=True)
-    granularity = models.CharField(max_length=16, default="consensus")
-    splits = models.JSONField(default=dict, blank=True)
-    seed = models.BigIntegerField(default=0)
-    formats = models.JSONField(default=list)
-    include_videos = models.CharField(max_length=8, blank=True)
+    filters = models.JSONField(default=dict, blank=True,
+                               help_text="Which judgments it holds: dimensions, annotators, dates, gold, imported, agreement, snapshot.")
+    granularity = models.CharField(max_length=16, default="consensus",
+                                   help_text="consensus (one row per pair) or raw (one row per judgment).")
+    splits = models.JSONField(default=dict, blank=True,
+                              help_text='Fraction of prompts per split, e.g. {"train": 0.8, "test": 0.2}.')
+    seed = models.BigIntegerField(default=0, help_text="Seeds the prompt-to-split hash and the annotator pseudonyms.")
+    formats = models.JSONField(default=list, help_text="Files written: jsonl, csv, parquet, hf, rewardbench.")
+    include_videos = models.CharField(max_length=8, blank=True,
+                                      help_text="Videos bundled with it: empty (none), folder, tar or zip.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    row_counts = models.JSONField(default=dict, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    manifest = models.JSONField(default=dict, blank=True)
-    folder = models.CharField(max_length=500, blank=True)
-    error = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0, help_text="Fraction written so far (0-1).")
+    row_counts = models.JSONField(default=dict, blank=True, help_text="Rows per split.")
+    sha256 = models.CharField(max_length=64, blank=True,
+                              help_text="sha256 of its SHA256SUMS file: the version's content hash.")
+    manifest = models.JSONField(default=dict, blank=True,
+                                help_text="The manifest.json written with it: request, counts, files, code version.")
+    folder = models.CharField(max_length=500, blank=True, help_text="Its folder, EXPORT_ROOT/<project>/v<number>/.")
+    error = models.TextField(blank=True, help_text="Why writing it failed.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -339,6 +366,6 @@ class Adjudication(models.Model):
     """A manager's decision for a pair whose annotators did not reach a majority; it overrides the vote."""
 
     pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="adjudication")
-    choices = models.JSONField()
+    choices = models.JSONField(help_text="The decided outcome per dimension in canonical order; it replaces the vote's consensus.")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -38,32 +38,40 @@ class Run(models.Model):
     name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     # The resolved hyperparameters the ML code was given (what a rerun needs to reproduce this one).
-    config = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True,
+                              help_text="The resolved hyperparameters the ML code was given: what a rerun needs to reproduce this one.")
 
     # Progress of the current phase ("train", "evaluate", ...); `progress` is the whole run's fraction done.
-    phase = models.CharField(max_length=32, blank=True)
-    step = models.PositiveIntegerField(default=0)
-    total_steps = models.PositiveIntegerField(default=0)
-    progress = models.FloatField(default=0.0)
-    eta_seconds = models.FloatField(null=True, blank=True)
-    last_metrics = models.JSONField(default=dict, blank=True)
-    log = models.TextField(blank=True)
+    phase = models.CharField(max_length=32, blank=True, help_text="The current phase: train, evaluate, ...")
+    step = models.PositiveIntegerField(default=0, help_text="Step reached in the current phase.")
+    total_steps = models.PositiveIntegerField(default=0, help_text="Steps in the current phase.")
+    progress = models.FloatField(default=0.0, help_text="Fraction of the whole run done (0-1).")
+    eta_seconds = models.FloatField(null=True, blank=True, help_text="Estimated seconds left in the current phase.")
+    last_metrics = models.JSONField(default=dict, blank=True, help_text="The latest metric point's values.")
+    log = models.TextField(blank=True, help_text="What the run reported, newest last.")
     error = models.TextField(blank=True, help_text="The failure's message and traceback.")
-    output_dir = models.CharField(max_length=500, blank=True)
+    output_dir = models.CharField(max_length=500, blank=True,
+                                  help_text="Its folder under RUNS_ROOT: checkpoints, results, videos.")
 
-    cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    max_attempts = models.PositiveSmallIntegerField(default=3)
-    task_id = models.CharField(max_length=64, blank=True)
-    worker_host = models.CharField(max_length=200, blank=True)
-    worker_pid = models.IntegerField(null=True, blank=True)
-    device = models.CharField(max_length=200, blank=True)
+    cancel_requested = models.BooleanField(default=False,
+                                           help_text="Set by Cancel; the worker stops at its next heartbeat.")
+    attempts = models.PositiveSmallIntegerField(default=0,
+                                                help_text="Starts so far: the first and each resume after a lost worker.")
+    max_attempts = models.PositiveSmallIntegerField(default=3,
+                                                    help_text="Starts allowed before a run whose worker keeps dying fails.")
+    task_id = models.CharField(max_length=64, blank=True, help_text="The Celery task that carries it.")
+    worker_host = models.CharField(max_length=200, blank=True, help_text="Host of the worker running it.")
+    worker_pid = models.IntegerField(null=True, blank=True,
+                                     help_text="Process id of the worker running it (to tell a dead worker from a live one).")
+    device = models.CharField(max_length=200, blank=True,
+                              help_text="What it ran on, e.g. cuda x1 (the GPU; CUDA_VISIBLE_DEVICES) or cpu (8 threads).")
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last sent to the queue.")
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last started or resumed it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="The running worker's last sign of life; the sweeper takes back runs where it is old.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -96,9 +104,9 @@ class RunMetric(models.Model):
     """One logged point of a run: a training step's loss/accuracy/lr, an evaluation's progress, ..."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
-    phase = models.CharField(max_length=32)
+    phase = models.CharField(max_length=32, help_text="The run phase the point belongs to.")
     step = models.PositiveIntegerField()
-    values = models.JSONField()  # {"loss": 0.69, "acc": {"vq": 0.5}, "lr": 1e-4}
+    values = models.JSONField(help_text='The values logged, e.g. {"loss": 0.69, "acc": {"vq": 0.5}, "lr": 1e-4}.')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -111,11 +119,14 @@ class RewardModel(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_models")
     name = models.CharField(max_length=200)
-    checkpoint_dir = models.CharField(max_length=500)
-    base_model_path = models.CharField(max_length=500)
-    dimensions = models.JSONField(default=list)
+    checkpoint_dir = models.CharField(max_length=500,
+                                      help_text="The checkpoint folder (adapter, head, tokens, reward_config.json).")
+    base_model_path = models.CharField(max_length=500,
+                                       help_text="The Qwen2-VL base it was trained from, under BASE_MODELS_ROOT.")
+    dimensions = models.JSONField(default=list, help_text="The dimension keys it scores, in order.")
     source_run = models.OneToOneField("RewardRun", null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="reward_model")
+                                      related_name="reward_model",
+                                      help_text="The training run that made it; empty for a registered checkpoint.")
     is_active = models.BooleanField(default=False, help_text="The project's reward model (pair strategy, quality page).")
     promoted_at = models.DateTimeField(null=True, blank=True)
     promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -136,10 +147,12 @@ class RewardRun(Run):
     """Train VideoReward on a dataset version, evaluate it on the held-out split, register the checkpoint."""
 
     dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="reward_runs")
-    base_model_path = models.CharField(max_length=500)
-    dimensions = models.JSONField(default=list)
-    train_result = models.JSONField(default=dict, blank=True)
-    checkpoint_dir = models.CharField(max_length=500, blank=True)
+    base_model_path = models.CharField(max_length=500,
+                                       help_text="The Qwen2-VL base to train from, under BASE_MODELS_ROOT.")
+    dimensions = models.JSONField(default=list, help_text="The dimension keys to learn, in order.")
+    train_result = models.JSONField(default=dict, blank=True,
+                                    help_text="What training reported (checkpoint, steps, normalisation, validation), without the per-step history.")
+    checkpoint_dir = models.CharField(max_length=500, blank=True, help_text="The checkpoint it wrote.")
 
 
 class RewardEval(Run):
@@ -148,9 +161,12 @@ class RewardEval(Run):
     reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="evaluations")
     dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT,
                                         related_name="reward_evals")
-    split = models.CharField(max_length=16, blank=True)
-    benchmark_csv = models.CharField(max_length=500, blank=True)
-    results = models.JSONField(default=dict, blank=True)
+    split = models.CharField(max_length=16, blank=True,
+                             help_text="The dataset version's split evaluated on (with dataset_version).")
+    benchmark_csv = models.CharField(max_length=500, blank=True,
+                                     help_text="A RewardBench-style CSV evaluated on instead of a dataset version.")
+    results = models.JSONField(default=dict, blank=True,
+                               help_text="The evaluation's metrics: accuracy with and without ties per dimension.")
 
     class Meta:
         constraints = [
@@ -165,13 +181,13 @@ class ScoreRun(Run):
     """Score a project's ready videos with a reward model (for the uncertainty strategy and the quality page)."""
 
     reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="score_runs")
-    scored_count = models.PositiveIntegerField(default=0)
+    scored_count = models.PositiveIntegerField(default=0, help_text="Videos scored so far.")
 
 
 class VideoScore(models.Model):
     reward_model = models.ForeignKey(RewardModel, on_delete=models.CASCADE, related_name="video_scores")
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="reward_scores")
-    scores = models.JSONField()  # {"vq": 0.3, "mq": -1.2, "ta": 0.1, "overall": 0.4}
+    scores = models.JSONField(help_text='The reward per dimension, e.g. {"vq": 0.3, "overall": 0.4}.')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -189,14 +205,17 @@ class AlignmentRun(Run):
 
     method = models.CharField(max_length=16, choices=Method.choices)
     dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="alignment_runs")
-    base_model_path = models.CharField(max_length=500)
+    base_model_path = models.CharField(max_length=500, help_text="The generator to align, under BASE_MODELS_ROOT.")
     reward_model = models.ForeignKey(RewardModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="alignment_runs",
                                      help_text="VideoReward for Flow-RWR weights, and the judge of win rates.")
-    adapter_dir = models.CharField(max_length=500, blank=True)  # Flow-DPO / Flow-RWR LoRA
-    latent_reward_dir = models.CharField(max_length=500, blank=True)  # Flow-NRG latent reward model
-    dimensions = models.JSONField(default=list, blank=True)  # what the latent reward model scores
-    win_rate = models.JSONField(default=dict, blank=True)  # {"vq": 0.62, ...}: aligned beats base
-    win_rate_n = models.PositiveIntegerField(default=0)
+    adapter_dir = models.CharField(max_length=500, blank=True,
+                                   help_text="The Flow-DPO / Flow-RWR LoRA adapter it wrote.")
+    latent_reward_dir = models.CharField(max_length=500, blank=True,
+                                         help_text="The Flow-NRG latent reward model it wrote.")
+    dimensions = models.JSONField(default=list, blank=True, help_text="What the latent reward model scores.")
+    win_rate = models.JSONField(default=dict, blank=True,
+                                help_text="Per dimension, how often the aligned model beat the base, judged by reward_model.")
+    win_rate_n = models.PositiveIntegerField(default=0, help_text="Videos behind win_rate.")
 
     class Meta:
         constraints = [
@@ -207,20 +226,24 @@ class AlignmentRun(Run):
 class Generation(Run):
     """Videos sampled from a base model, optionally with an aligned adapter and/or Flow-NRG reward guidance."""
 
-    base_model_path = models.CharField(max_length=500)
+    base_model_path = models.CharField(max_length=500,
+                                       help_text="The generator to sample from, under BASE_MODELS_ROOT.")
     alignment_run = models.ForeignKey(AlignmentRun, null=True, blank=True, on_delete=models.PROTECT, related_name="generations",
                                       help_text="A Flow-DPO / Flow-RWR run whose adapter to sample with.")
     nrg_run = models.ForeignKey(AlignmentRun, null=True, blank=True, on_delete=models.PROTECT, related_name="guided_generations",
                                 help_text="A Flow-NRG run whose latent reward model guides sampling.")
-    nrg_weights = models.JSONField(default=dict, blank=True)  # λ per dimension, {"vq": 1.0, "mq": 0.5}
-    prompts = models.JSONField(default=list)
-    seeds = models.JSONField(default=list)
-    videos = models.JSONField(default=list, blank=True)  # [{"prompt", "seed", "path", "model"}]
+    nrg_weights = models.JSONField(default=dict, blank=True,
+                                   help_text='Flow-NRG guidance strength per dimension, e.g. {"vq": 1.0, "mq": 0.5}.')
+    prompts = models.JSONField(default=list, help_text="The prompts to sample.")
+    seeds = models.JSONField(default=list, help_text="The seeds each prompt is sampled with.")
+    videos = models.JSONField(default=list, blank=True,
+                              help_text='What it made: [{"prompt", "seed", "path", "model"}].')
     # "Send to project as a new annotation round": ingest the videos and pair them for annotators.
-    round_status = models.CharField(max_length=12, blank=True)  # "" | "sending" | "sent" | "failed"
-    round_message = models.TextField(blank=True)
-    round_video_ids = models.JSONField(default=list, blank=True)
-    round_pair_count = models.PositiveIntegerField(default=0)
+    round_status = models.CharField(max_length=12, blank=True,
+                                    help_text="Sending the videos to the project as an annotation round: empty, sending, sent or failed.")
+    round_message = models.TextField(blank=True, help_text="What sending the round said (or why it failed).")
+    round_video_ids = models.JSONField(default=list, blank=True, help_text="The project videos the round created.")
+    round_pair_count = models.PositiveIntegerField(default=0, help_text="Pairs the round created for annotators.")
 
 
 # Each kind's own table: a Run row's ``kind`` says which of these holds its inputs and outputs.

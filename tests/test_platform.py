@@ -23,6 +23,13 @@ def test_openapi_schema_validates_as_openapi_3(client):
     assert "/api/v1/projects/{project_id}/members/" in schema["paths"]
 
 
+def test_openapi_schema_explains_fields_with_the_models_help_text(client):
+    schemas = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+
+    assert schemas["ProjectOutput"]["properties"]["overlap"]["description"].startswith("Judgments each pair collects")
+    assert "sweeper" in schemas["RunOutput"]["properties"]["heartbeat_at"]["description"]
+
+
 def test_api_docs_page_renders(client):
     assert client.get("/api/docs/").status_code == 200
 
