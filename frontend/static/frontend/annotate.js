@@ -292,7 +292,7 @@
 
   function choose(index, choice) {
     const item = dimensionItems()[index];
-    if (!item) return;
+    if (!item || !current.lease) return; // between pairs the rows are the last pair's: keys wait for the next
     state.answers[item.dataset.key] = choice;
     kept.write(current.lease.id);
     // On to the next unanswered dimension, so 1/2/3 four times answers the whole form.
