@@ -17,13 +17,20 @@ def _held(model: type[Run], run: Run, attempt: int):
     return row
 
 
+def _held_save(model: type[Run], run: Run, attempt: int, **fields) -> Run:
+    """Write ``fields`` to the run this attempt still holds (RunStopped otherwise); the locked row."""
+    row = _held(model, run, attempt)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save(update_fields=list(fields))
+    return row
+
+
 @transaction.atomic
 def reward_run_trained(*, run: RewardRun, attempt: int, result: dict) -> RewardModel:
     """Keep the training summary (the curves are in the metrics) and register the checkpoint."""
-    row = _held(RewardRun, run, attempt)
-    row.checkpoint_dir = result["checkpoint"]
-    row.train_result = {k: v for k, v in result.items() if k != "history"}
-    row.save(update_fields=["checkpoint_dir", "train_result"])
+    row = _held_save(RewardRun, run, attempt, checkpoint_dir=result["checkpoint"],
+                     train_result={k: v for k, v in result.items() if k != "history"})
     run_metrics_replace(run_id=row.pk, phase="train", history=result["history"])
     model, created = RewardModel.objects.get_or_create(
         project_id=row.project_id, checkpoint_dir=row.checkpoint_dir,
@@ -55,42 +62,30 @@ def reward_run_evaluated(*, run: RewardRun, attempt: int, reward_model: RewardMo
 
 @transaction.atomic
 def reward_eval_results(*, run: RewardEval, attempt: int, results: dict) -> None:
-    row = _held(RewardEval, run, attempt)
-    row.results = results
-    row.save(update_fields=["results"])
+    _held_save(RewardEval, run, attempt, results=results)
 
 
 @transaction.atomic
 def score_run_counted(*, run: ScoreRun, attempt: int, scored: int) -> None:
-    row = _held(ScoreRun, run, attempt)
-    row.scored_count = scored
-    row.save(update_fields=["scored_count"])
+    _held_save(ScoreRun, run, attempt, scored_count=scored)
 
 
 @transaction.atomic
 def alignment_trained(*, run: AlignmentRun, attempt: int, result: dict) -> None:
-    row = _held(AlignmentRun, run, attempt)
-    row.adapter_dir = result["adapter_dir"]
-    row.save(update_fields=["adapter_dir"])
+    row = _held_save(AlignmentRun, run, attempt, adapter_dir=result["adapter_dir"])
     run_metrics_replace(run_id=row.pk, phase="align", history=result["history"])
 
 
 @transaction.atomic
 def alignment_win_rate(*, run: AlignmentRun, attempt: int, win_rate: dict, n: int) -> None:
-    row = _held(AlignmentRun, run, attempt)
-    row.win_rate, row.win_rate_n = win_rate, n
-    row.save(update_fields=["win_rate", "win_rate_n"])
+    _held_save(AlignmentRun, run, attempt, win_rate=win_rate, win_rate_n=n)
 
 
 @transaction.atomic
 def latent_reward_trained(*, run: AlignmentRun, attempt: int, folder: str, dimensions: list[str]) -> None:
-    row = _held(AlignmentRun, run, attempt)
-    row.latent_reward_dir, row.dimensions = folder, list(dimensions)
-    row.save(update_fields=["latent_reward_dir", "dimensions"])
+    _held_save(AlignmentRun, run, attempt, latent_reward_dir=folder, dimensions=list(dimensions))
 
 
 @transaction.atomic
 def generation_videos(*, run: Generation, attempt: int, videos: list[dict]) -> None:
-    row = _held(Generation, run, attempt)
-    row.videos = videos
-    row.save(update_fields=["videos"])
+    _held_save(Generation, run, attempt, videos=videos)
