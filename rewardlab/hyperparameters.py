@@ -81,8 +81,12 @@ ALIGNMENT = (
 LATENT_REWARD = _from(LatentRewardTrainConfig, *_TRAINING, "lr", "batch_size", "micro_batch_size", "num_blocks",
                       "timestep_sampling", *_LATENTS)
 
-GENERATION = _from(GenerateConfig, "num_frames", "height", "width", "steps", "guidance_scale", "fps", "nrg_scale",
-                   "model_name")
+GENERATION = (
+    *_from(GenerateConfig, "num_frames", "height", "width", "steps", "guidance_scale", "fps", "nrg_scale",
+           "model_name"),
+    Param("baseline", bool, True, help="With an adapter or Flow-NRG, also render the base model's videos for the same "
+          "prompts, seeds and settings; sending pairs each video with its baseline."),
+)
 
 WAN_SIZE = {p.name: p.default for p in GENERATION if p.name in ("num_frames", "height", "width")}  # Wan 2.1's own
 

@@ -236,6 +236,7 @@ class Generation(Run):
                                    help_text='Flow-NRG guidance strength per dimension, e.g. {"vq": 1.0, "mq": 0.5}.')
     prompts = models.JSONField(default=list, help_text="The prompts to sample.")
     seeds = models.JSONField(default=list, help_text="The seeds each prompt is sampled with.")
+    # Each video's "role": "candidate" (what the run asked for) or "baseline" (the base model's, same prompt and seed).
     videos = models.JSONField(default=list, blank=True,
                               help_text='What it made: [{"prompt", "seed", "path", "model"}].')
     # "Send to project as a new annotation round": ingest the videos and pair them for annotators.

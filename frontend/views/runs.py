@@ -19,6 +19,7 @@ from annotation.services.pairing import STRATEGIES
 from rewardlab import base_models, selectors
 from rewardlab import hyperparameters as hp
 from rewardlab.models import AlignmentRun, Run
+from rewardlab.services import rounds
 
 FORM_PARAMS = {"reward": hp.REWARD_TRAIN, "alignment": hp.ALIGNMENT, "latent_reward": hp.LATENT_REWARD,
                "generation": hp.GENERATION}
@@ -75,6 +76,9 @@ def run_detail(request, run_id: int):
         context["comparison"] = selectors.evaluation_table([run])
     elif run.kind == Run.Kind.GENERATION:
         context["videos"] = selectors.generation_videos(run)
+        if rounds.has_baseline(run):  # candidates meet their baselines; another strategy adds its pairs on top
+            context["strategies"] = [rounds.BASELINE, *context["strategies"]]
+        context["default_strategy"] = context["strategies"][0] if rounds.has_baseline(run) else "all"
     return render(request, "frontend/runs_detail.html", context)
 
 

@@ -13,7 +13,7 @@ from annotation.models import Project, Video
 from annotation.permissions import project_for
 from config.api import validated
 from config.parsers import SafeJSONParser
-from rewardlab import selectors
+from rewardlab import human_eval, selectors
 from rewardlab.api import serializers as out
 from rewardlab.api.runs import StaffApi, list_filters
 from rewardlab.models import Generation, RewardModel
@@ -69,7 +69,10 @@ class RewardModelScoreApi(StaffApi):
 class GenerationSendApi(StaffApi):
     class InputSerializer(serializers.Serializer):
         project = serializers.IntegerField(required=False, help_text="Default: the generation's project.")
-        strategy = serializers.CharField(required=False, default="all", help_text="Pair strategy for the new videos.")
+        strategy = serializers.CharField(required=False, default=None, help_text=(
+            "Pair strategy for the new videos. Default \"baseline\" (each video against the base model's of the same "
+            "prompt and seed) when the generation rendered baselines, else \"all\"; any other strategy adds its "
+            "pairs to the baseline pairs."))
         per_prompt = serializers.IntegerField(required=False, min_value=1, help_text="Pairs per prompt (random, balanced, uncertainty).")
 
     @extend_schema(request=InputSerializer, responses={202: out.GenerationOutput})
@@ -80,6 +83,41 @@ class GenerationSendApi(StaffApi):
         generation = rounds.generation_send(generation=generation, project=project, sent_by=request.user,
                                             strategy=data["strategy"], per_prompt=data.get("per_prompt"))
         return Response(out.GenerationOutput(generation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class GenerationHumanEvalApi(APIView):
+    """For staff and the managers of the project the round went to: people's verdict on candidate vs baseline."""
+
+    class DimensionSerializer(serializers.Serializer):
+        key = serializers.CharField()
+        label = serializers.CharField()
+        wins = serializers.IntegerField(help_text="Judgments preferring the candidate.")
+        ties = serializers.IntegerField()
+        losses = serializers.IntegerField(help_text="Judgments preferring the baseline.")
+        win_rate = serializers.FloatField(allow_null=True, help_text="(wins + ties / 2) / judgments.")
+        ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                     help_text="95% bootstrap interval of win_rate, resampling pairs.")
+        reward_win_rate = serializers.FloatField(allow_null=True, help_text=(
+            "The project's promoted reward model on the same pairs (null without one or before it scored them)."))
+        reward_ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+    class OutputSerializer(serializers.Serializer):
+        generation = serializers.IntegerField()
+        project = serializers.IntegerField()
+        candidate = serializers.CharField(allow_null=True, help_text="Model name of the generation's own videos.")
+        baseline = serializers.CharField(allow_null=True, help_text="Model name of the base model's videos.")
+        pairs = serializers.IntegerField(help_text="Candidate-vs-baseline pairs in the project.")
+        judged_pairs = serializers.IntegerField()
+        pair_ids = serializers.ListField(child=serializers.IntegerField())
+        reward_model = serializers.IntegerField(allow_null=True)
+        dimensions = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, run_id: int):
+        generation = get_object_or_404(Generation, pk=run_id)
+        result = human_eval.generation_human_eval(generation)
+        project_for(request.user, result["project"], "manager")
+        return Response(self.OutputSerializer(result).data)
 
 
 class AgreementApi(APIView):

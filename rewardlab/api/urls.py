@@ -24,5 +24,7 @@ urlpatterns = [
     path("generations/", runs.GenerationListApi.as_view(), name="generation-list"),
     path("generations/<int:run_id>/", runs.GenerationDetailApi.as_view(), name="generation-detail"),
     path("generations/<int:run_id>/send/", reward_models.GenerationSendApi.as_view(), name="generation-send"),
+    path("generations/<int:run_id>/human-eval/", reward_models.GenerationHumanEvalApi.as_view(),
+         name="generation-human-eval"),
     path("projects/<int:project_id>/model-agreement/", reward_models.AgreementApi.as_view(), name="project-model-agreement"),
 ]

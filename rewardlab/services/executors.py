@@ -178,19 +178,26 @@ def _train_latent_reward(run: AlignmentRun, tracker: RunTracker) -> str:
 def generate_run(run: Generation, tracker: RunTracker) -> str:
     from rewardlab.ml.generate import GenerateConfig, generate_videos
 
-    tracker.plan([("generate", 1.0)])
-    config = GenerateConfig(
-        base_model_path=run.base_model_path, prompts=list(run.prompts), seeds=list(run.seeds),
-        output_dir=str(Path(run.output_dir) / "videos"), device=conf.device(),
-        adapter_dir=run.alignment_run.adapter_dir if run.alignment_run_id else None,
+    # The base model's videos for the same prompts, seeds and sampler settings: the pairs that isolate what the
+    # adapter or the guidance changed (rounds.py pairs each candidate with its baseline).
+    with_baseline = bool(run.config.get("baseline", True)) and bool(run.alignment_run_id or run.nrg_run_id)
+    tracker.plan([("generate", 1.0), ("baseline", 1.0)] if with_baseline else [("generate", 1.0)])
+    same = dict(base_model_path=run.base_model_path, prompts=list(run.prompts), seeds=list(run.seeds),
+                output_dir=str(Path(run.output_dir) / "videos"), device=conf.device(),
+                **_known(GenerateConfig, {k: v for k, v in run.config.items() if k != "model_name"}))
+    candidate = GenerateConfig(
+        **same, adapter_dir=run.alignment_run.adapter_dir if run.alignment_run_id else None,
         nrg_checkpoint=run.nrg_run.latent_reward_dir if run.nrg_run_id else None,
         nrg_weights=dict(run.nrg_weights) or None, model_name=run.config.get("model_name") or _model_name(run),
-        **_known(GenerateConfig, {k: v for k, v in run.config.items() if k != "model_name"}),
     )
     tracker.begin("generate", stop_in_progress=True)
-    videos = generate_videos(config, progress=tracker.progress)
+    videos = [{**v, "role": "candidate"} for v in generate_videos(candidate, progress=tracker.progress)]
+    if with_baseline:
+        tracker.begin("baseline", stop_in_progress=True)
+        baseline = GenerateConfig(**same, model_name=Path(run.base_model_path).name)
+        videos += [{**v, "role": "baseline"} for v in generate_videos(baseline, progress=tracker.progress)]
     outputs.generation_videos(run=run, attempt=tracker.attempt, videos=videos)
-    return f"{len(videos)} videos"
+    return f"{len(videos)} videos" + (" (half of them the base model's, for comparison)" if with_baseline else "")
 
 
 def _model_name(run: Generation) -> str:

@@ -1,20 +1,22 @@
 """Close the loop: a generation's videos go into a project as a new annotation round.
 
 Sending queues a job on the default queue; the job ingests each video (probe, transcode, poster, in that
-worker) under the generation's model name and makes pairs with the chosen strategy, so the new videos meet
-the project's existing ones of the same prompts.
+worker) under its model name. A generation with baseline videos pairs each candidate with the base model's video
+of the same prompt and seed (strategy "baseline": the pairs whose judgments say what alignment changed); any
+other strategy adds its pairs on top, so the new videos also meet the project's existing ones.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import traceback
 from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from annotation.models import Project
+from annotation.models import Pair, Project, Video
 from annotation.services.ingest import video_ingest
 from annotation.services.pairing import STRATEGIES, pairs_generate
 from config.errors import Conflict, InvalidInput
@@ -22,14 +24,34 @@ from rewardlab.models import Generation, Run
 
 log = logging.getLogger(__name__)
 
+BASELINE = "baseline"  # the strategy that pairs candidates with their baselines only
+
+
+def has_baseline(generation: Generation) -> bool:
+    return any(v.get("role") == "baseline" for v in generation.videos)
+
+
+def baseline_couples(generation: Generation, video_ids: list[int]) -> list[tuple[int, int]]:
+    """(candidate video id, baseline video id) per prompt and seed, from the ids the round ingested in the order of
+    ``generation.videos``. A candidate identical to its baseline (an adapter that changed nothing) is one video
+    after ingest, which cannot be paired with itself: it is left out."""
+    by_key: dict[tuple, dict[str, int]] = {}
+    for item, video_id in zip(generation.videos, video_ids, strict=True):
+        by_key.setdefault((item["prompt"], item.get("seed")), {})[item.get("role", "candidate")] = video_id
+    return [(ids["candidate"], ids["baseline"]) for ids in by_key.values()
+            if {"candidate", "baseline"} <= set(ids) and ids["candidate"] != ids["baseline"]]
+
 
 @transaction.atomic
-def generation_send(*, generation: Generation, project: Project, sent_by: AbstractBaseUser, strategy: str = "all",
+def generation_send(*, generation: Generation, project: Project, sent_by: AbstractBaseUser, strategy: str | None = None,
                     per_prompt: int | None = None) -> Generation:
-    if strategy not in STRATEGIES:
-        raise InvalidInput(f"Unknown pair strategy {strategy!r}; choose from {', '.join(sorted(STRATEGIES))}.",
-                           fields={"strategy": ["unknown"]})
+    """``strategy`` None: "baseline" for a generation with baselines, else "all"."""
     generation = Generation.objects.select_for_update().get(pk=generation.pk)
+    strategy = strategy or (BASELINE if has_baseline(generation) else "all")
+    allowed = {*STRATEGIES, BASELINE} if has_baseline(generation) else set(STRATEGIES)
+    if strategy not in allowed:
+        raise InvalidInput(f"Unknown pair strategy {strategy!r}; choose from {', '.join(sorted(allowed))}.",
+                           fields={"strategy": ["unknown"]})
     if generation.status != Run.Status.SUCCEEDED or not generation.videos:
         raise Conflict(f"Generation {generation.pk} is {generation.status}; send it once it has succeeded.", code="not_ready")
     if generation.round_status in ("sending", "sent"):
@@ -54,7 +76,9 @@ def generation_round_ingest(*, generation_id: int, project_id: int, strategy: st
                                     model_name=item["model"], seed=item.get("seed"), source="generated",
                                     meta={"generation_run": generation.pk}, process_now=True)
             video_ids.append(video.pk)
-        count = pairs_generate(project=project, strategy=strategy, per_prompt=per_prompt)
+        count = _baseline_pairs(project=project, generation=generation, video_ids=video_ids)
+        if strategy != BASELINE:
+            count += pairs_generate(project=project, strategy=strategy, per_prompt=per_prompt)
     except Exception as exc:
         log.exception("sending generation %s to project %s failed", generation_id, project_id)
         Generation.objects.filter(pk=generation_id).update(
@@ -65,3 +89,19 @@ def generation_round_ingest(*, generation_id: int, project_id: int, strategy: st
         round_message=f"{len(video_ids)} videos in project {project.pk}; {count} new pairs ({strategy}) for annotators")
     generation.refresh_from_db()
     return generation
+
+
+def _baseline_pairs(*, project: Project, generation: Generation, video_ids: list[int]) -> int:
+    """One pair per candidate and its baseline (skipped where it exists), the A/B order random as every pair's."""
+    rng = random.Random(generation.pk)
+    videos = Video.objects.in_bulk(video_ids)
+    made = 0
+    for candidate_id, baseline_id in baseline_couples(generation, video_ids):
+        both = (candidate_id, baseline_id)
+        if Pair.objects.filter(project=project, video_a_id__in=both, video_b_id__in=both).exists():
+            continue
+        a, b = both if rng.random() < 0.5 else both[::-1]
+        Pair.objects.create(project=project, prompt_id=videos[candidate_id].prompt_id, video_a_id=a, video_b_id=b,
+                            target=project.overlap, shuffle_key=rng.randrange(2**31), strategy=BASELINE)
+        made += 1
+    return made

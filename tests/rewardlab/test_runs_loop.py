@@ -53,8 +53,11 @@ def test_alignment_win_rates_guided_generation_and_a_new_round():
     assert generation.status == "succeeded", generation.error
     generation = Generation.objects.get(pk=generation.pk)
     model_name = f"tiny-wan+flow_dpo-run{dpo.pk}+nrg-run{nrg.pk}"
-    assert [(v["prompt"], v["seed"], v["model"]) for v in generation.videos] == [
-        ("a red ball", 0, model_name), ("a red ball", 1, model_name), ("two cats", 0, model_name), ("two cats", 1, model_name)]
+    made = [(v["prompt"], v["seed"]) for v in generation.videos[:4]]
+    assert made == [("a red ball", 0), ("a red ball", 1), ("two cats", 0), ("two cats", 1)]
+    # The base model's videos of the same prompts and seeds follow, named for how they were made.
+    assert [(v["prompt"], v["seed"]) for v in generation.videos[4:]] == made
+    assert [(v["model"], v["role"]) for v in generation.videos] == [(model_name, "candidate")] * 4 + [("tiny-wan", "baseline")] * 4
 
     page = client_for(admin)
     page.force_login(admin)
@@ -76,9 +79,14 @@ def test_alignment_win_rates_guided_generation_and_a_new_round():
     generation.refresh_from_db()
     assert generation.round_status == "sent", generation.round_message
     new_videos = Video.objects.filter(pk__in=generation.round_video_ids)
-    assert new_videos.count() == 4 and {v.generation_model.name for v in new_videos} == {model_name}
+    assert new_videos.count() == 8 and {v.generation_model.name for v in new_videos} == {model_name, "tiny-wan"}
     assert {v.status for v in new_videos} == {"ready"} and {v.source for v in new_videos} == {"generated"}
-    # Two seeds of one prompt make one pair each: the new round is ready for annotators.
-    assert Pair.objects.filter(video_a__in=new_videos, video_b__in=new_videos).count() == generation.round_pair_count == 2
+    # Each candidate meets its baseline (same prompt, same seed); "all" adds every other pair of a prompt's four videos.
+    baseline_pairs = Pair.objects.filter(strategy="baseline")
+    assert sorted((p.video_a.prompt.text, p.video_a.seed, p.video_b.seed) for p in baseline_pairs) == [
+        ("a red ball", 0, 0), ("a red ball", 1, 1), ("two cats", 0, 0), ("two cats", 1, 1)]
+    assert all({p.video_a.generation_model.name, p.video_b.generation_model.name} == {model_name, "tiny-wan"}
+               for p in baseline_pairs)
+    assert Pair.objects.filter(video_a__in=new_videos, video_b__in=new_videos).count() == generation.round_pair_count == 12
     again = client.post(f"/api/v1/generations/{generation.pk}/send/", {}, format="json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_sent"

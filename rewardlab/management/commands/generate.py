@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--nrg-run", type=int, help="A Flow-NRG run whose latent reward model guides sampling.")
         parser.add_argument("--nrg", action="append", default=[], metavar="DIM=WEIGHT")
         parser.add_argument("--send", action="store_true", help="Afterwards, ingest the videos into the project and pair them.")
-        parser.add_argument("--strategy", default="all", help="Pair strategy for --send.")
+        parser.add_argument("--strategy", help="Pair strategy for --send (default: baseline pairs when there are baselines, else all).")
         parser.add_argument("--per-prompt", type=int, help="Pairs per prompt for --send (random, balanced, uncertainty).")
         add_run_arguments(parser)
 

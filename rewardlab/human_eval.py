@@ -1,0 +1,77 @@
+"""Reads: how people judged a generation's candidate videos against its baselines (the paper's human evaluation:
+win/tie/loss of the aligned model against its base on the same prompts), next to what the project's reward
+model says about the same pairs. Win rates count ties half; intervals are bootstraps over pairs."""
+
+from __future__ import annotations
+
+from annotation.models import Judgment, Pair, Project, Video
+from rewardlab.ml.intervals import OUTCOME, bootstrap_ci95, win_rate
+from rewardlab.models import Generation, RewardModel, VideoScore
+from rewardlab.services.rounds import baseline_couples
+
+
+def _outcome(choice: str | None, candidate_is_a: bool) -> str | None:
+    if choice == "tie":
+        return "tie"
+    if choice in ("A", "B"):
+        return "win" if (choice == "A") == candidate_is_a else "loss"
+    return None
+
+
+def _reward_win_rates(model: RewardModel | None, couples: list[tuple[int, int]], dimensions: list[str]) -> dict:
+    """Per dimension, the reward model's win rate of candidates over baselines on the pairs it scored both of."""
+    if model is None:
+        return {}
+    ids = [v for couple in couples for v in couple]
+    scores = dict(VideoScore.objects.filter(reward_model=model, video_id__in=ids).values_list("video_id", "scores"))
+    rates = {}
+    for dim in dimensions:
+        groups = [[1.0 if scores[c][dim] > scores[b][dim] else 0.5 if scores[c][dim] == scores[b][dim] else 0.0]
+                  for c, b in couples if dim in scores.get(c, {}) and dim in scores.get(b, {})]
+        rates[dim] = {"win_rate": win_rate(groups), "ci95": bootstrap_ci95(groups), "pairs": len(groups)}
+    return rates
+
+
+def generation_human_eval(generation: Generation) -> dict:
+    """Candidate vs baseline per dimension over the judgments of the pairs that the round made of them."""
+    videos = {v.get("role", "candidate"): v["model"] for v in generation.videos}
+    couples = (baseline_couples(generation, generation.round_video_ids)
+               if generation.round_status == "sent" and generation.round_video_ids else [])
+    candidate_of = {frozenset(c): c[0] for c in couples}
+    ids = [v for c in couples for v in c]
+    pairs = [p for p in Pair.objects.filter(video_a_id__in=ids, video_b_id__in=ids, is_gold=False)
+             if frozenset((p.video_a_id, p.video_b_id)) in candidate_of]
+
+    def candidate_first(pair: Pair) -> tuple[int, int]:
+        a, b = pair.video_a_id, pair.video_b_id
+        return (a, b) if candidate_of[frozenset((a, b))] == a else (b, a)
+
+    project = Project.objects.get(pk=Video.objects.get(pk=ids[0]).project_id) if ids else generation.project
+    dimensions = project.dimension_keys
+    judgments: dict[int, list[dict]] = {}
+    for pair_id, choices in Judgment.objects.filter(pair__in=pairs).order_by("pk").values_list("pair_id", "choices"):
+        judgments.setdefault(pair_id, []).append(choices)
+    reward_model = RewardModel.objects.filter(project=project, is_active=True).first()
+    reward = _reward_win_rates(reward_model, [candidate_first(p) for p in pairs], dimensions)
+    per_dimension = []
+    for dim in dimensions:
+        groups = []
+        counts = {"win": 0, "tie": 0, "loss": 0}
+        for pair in pairs:
+            candidate_is_a = candidate_first(pair)[0] == pair.video_a_id
+            outcomes = [o for o in (_outcome(c.get(dim), candidate_is_a) for c in judgments.get(pair.pk, [])) if o]
+            for o in outcomes:
+                counts[o] += 1
+            groups.append([OUTCOME[o] for o in outcomes])
+        label = next((d.get("label", dim) for d in project.dimensions if d["key"] == dim), dim)
+        per_dimension.append({
+            "key": dim, "label": label, "wins": counts["win"], "ties": counts["tie"], "losses": counts["loss"],
+            "win_rate": win_rate(groups), "ci95": bootstrap_ci95(groups),
+            "reward_win_rate": reward.get(dim, {}).get("win_rate"), "reward_ci95": reward.get(dim, {}).get("ci95"),
+        })
+    return {
+        "generation": generation.pk, "project": project.pk, "candidate": videos.get("candidate"),
+        "baseline": videos.get("baseline"), "pairs": len(pairs), "judged_pairs": sum(1 for p in pairs if judgments.get(p.pk)),
+        "pair_ids": [p.pk for p in pairs], "reward_model": reward_model.pk if reward_model else None,
+        "dimensions": per_dimension,
+    }
