@@ -38,6 +38,19 @@ class JobStatus(models.TextChoices):
     FAILED = "failed"
 
 
+class WorkerHeld(models.Model):
+    """A row a worker task works on (a video's processing, an import, a dataset version): who holds it, so the
+    sweeper (annotation/services/stale_jobs.py) can tell work left behind by a dead worker from work queued."""
+
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last claimed it or showed "
+                                        "progress; empty while no worker holds it.")
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the sweeper put it back on the queue "
+                                                "after its worker died.")
+
+    class Meta:
+        abstract = True
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -120,7 +133,7 @@ class GenerationModel(models.Model):
         return self.name
 
 
-class Video(models.Model):
+class Video(WorkerHeld):
     class Status(models.TextChoices):
         PENDING = "pending"
         READY = "ready"
@@ -302,7 +315,7 @@ class GoldAnswer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
-class ImportJob(models.Model):
+class ImportJob(WorkerHeld):
     """A manifest or RewardBench CSV import, processed row by row on a worker."""
 
     class Kind(models.TextChoices):
@@ -327,7 +340,7 @@ class ImportJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
 
-class DatasetVersion(models.Model):
+class DatasetVersion(WorkerHeld):
     """An immutable snapshot of judgments with its split, files and content hash."""
 
     Status = JobStatus

@@ -143,6 +143,12 @@ CELERY_TASK_ROUTES = {
     "workers.runs.*": {"queue": "gpu"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Videos, import jobs and dataset versions whose worker died (no heartbeat for this long) go back to the queue,
+# or fail once they have been put back JOB_MAX_REQUEUES times (annotation/services/stale_jobs.py). It must
+# outlast one task's quiet spell: a video's render, an import slice (300 s), a dataset version's longest chunk.
+JOB_STALE_AFTER_SECONDS = float(os.environ.get("JOB_STALE_AFTER_SECONDS", "900"))
+JOB_MAX_REQUEUES = int(os.environ.get("JOB_MAX_REQUEUES", "3"))
+JOB_SWEEP_SECONDS = float(os.environ.get("JOB_SWEEP_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")  # not the working directory
 
 # Upkeep from celery beat (the `beat` service): lapsed leases go back to the queue; runs whose heartbeat stopped

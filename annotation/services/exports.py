@@ -247,7 +247,9 @@ class _Progress:
             self._last = now
             start, width = share
             fraction = start + width * (done / total if total else 1.0)
-            DatasetVersion.objects.filter(pk=self.version_id).update(progress=round(min(fraction, 0.999), 4))
+            # The heartbeat tells the stale-job sweeper this version's worker is alive.
+            DatasetVersion.objects.filter(pk=self.version_id).update(progress=round(min(fraction, 0.999), 4),
+                                                                     heartbeat_at=timezone.now())
 
 
 def _public_filters(version: DatasetVersion) -> dict[str, Any]:

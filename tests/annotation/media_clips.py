@@ -25,6 +25,14 @@ def clip(seed: int = 0, *, seconds: float = 1.0, width: int = 160, height: int =
 
 
 @functools.cache
+def slow_to_render() -> Path:
+    """20 s of MPEG-4 Part 2 at 640x360 (4 MB): the render transcodes it, which takes a few seconds."""
+    path = _DIR / "slow-to-render.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24", "-t", "20", "-c:v", "mpeg4", "-q:v", "5", str(path))
+    return path
+
+
+@functools.cache
 def odd_444(seed: int = 0) -> Path:
     """H.264 High 4:4:4 at 161x97: decodable, but no browser plays it; it must be transcoded."""
     path = _DIR / f"odd-444-{seed}.mp4"
