@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0002_dataset_version_immutable'),
+        ('annotation', '0003_field_help_text'),
     ]
 
     operations = [
