@@ -17,7 +17,7 @@ import math
 import os
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -227,9 +227,62 @@ def train_reward(config: RewardTrainConfig, *, progress: Callable[[dict], None] 
         return _train(config, out, ckpt_dir, rank, world, device, progress, should_stop)
 
 
+@dataclass
+class _Training:
+    """What one process trains with: built by _setup, moved on by _step, written by _checkpoint."""
+
+    config: RewardTrainConfig
+    out: Path
+    ckpt_dir: Path
+    rank: int
+    world: int
+    device: torch.device
+    train_pairs: list[PreferencePair]
+    val_pairs: list[PreferencePair]
+    model: torch.nn.Module
+    tokenizer: object
+    spec: object
+    reward_config: RewardConfig
+    trainable: list[torch.nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    pairs_per_step: int
+    total_steps: int
+    autocast_dtype: torch.dtype | None
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    net: torch.nn.Module | None = None  # the model, or its DistributedDataParallel wrapper
+    batches: Iterator | None = None
+    loss_fn: Callable | None = None
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+
 def _train(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, world: int, device: torch.device,
            progress: Callable[[dict], None] | None, should_stop: Callable[[], bool] | None) -> dict:
-    master = rank == 0
+    t = _setup(config, out, ckpt_dir, rank, world, device)
+    _resume(t)
+    _start_batches(t)
+    t.model.train()
+    while t.step < t.total_steps:
+        if _stop_requested(t, should_stop):
+            _checkpoint(t)
+            return {"checkpoint": str(ckpt_dir), "steps": t.step, "history": t.history, "norm": None, "val": None,
+                    "stopped": True}
+        record = _step(t)
+        if progress and t.master:
+            progress(record)
+        if config.save_every and t.step % config.save_every == 0 and t.step < t.total_steps:
+            _checkpoint(t)
+    return _finish(t)
+
+
+def _setup(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, world: int,
+           device: torch.device) -> _Training:
+    """The pairs, the model (seeded, so a resumed run builds the same one before loading its weights), AdamW and
+    the warmup schedule."""
     autocast_dtype = {"auto": torch.bfloat16 if device.type == "cuda" else None, "bf16": torch.bfloat16,
                       "fp32": None}[config.dtype]
     checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None \
@@ -240,7 +293,6 @@ def _train(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, worl
     val_pairs = load_training_pairs(config.val_file, split=config.val_split, dimensions=config.dimensions,
                                     video_root=config.video_root, require_decided=False) if config.val_file else []
 
-    # model: seeded, so a resumed run builds the same one before loading its weights
     torch.manual_seed(config.seed)
     vlm, spec = load_base(config.base_model_path)
     tokenizer = AutoTokenizer.from_pretrained(config.base_model_path)
@@ -260,92 +312,107 @@ def _train(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, worl
     steps_per_epoch = math.ceil(len(train_pairs) / pairs_per_step)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     scheduler = get_constant_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * total_steps))
+    return _Training(config=config, out=out, ckpt_dir=ckpt_dir, rank=rank, world=world, device=device,
+                     train_pairs=train_pairs, val_pairs=val_pairs, model=model, tokenizer=tokenizer, spec=spec,
+                     reward_config=reward_config, trainable=trainable, optimizer=optimizer, scheduler=scheduler,
+                     pairs_per_step=pairs_per_step, total_steps=total_steps, autocast_dtype=autocast_dtype)
 
-    step, history = 0, []
-    if config.resume and (ckpt_dir / TRAINING_STATE_FILE).exists():
-        state = torch.load(ckpt_dir / TRAINING_STATE_FILE, weights_only=False)
-        _check_resumable(state["config"], config, ckpt_dir)
-        if state["world"] != world:
-            raise ValueError(f"{ckpt_dir}: the run used {state['world']} processes, this one has {world}; "
-                             "resume it with as many (the data order depends on it)")
-        load_weights(model, ckpt_dir, reward_config)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, history = state["step"], state["history"]
-        _set_rng_state(state["rng"][rank])
-    else:
-        torch.manual_seed(config.seed + rank)  # dropout differs between processes
 
-    inputs = RewardInputBuilder(tokenizer, reward_config, spec, cache_dir=config.frame_cache_dir)
-    order = pair_order(len(train_pairs), total_steps * pairs_per_step, config.seed)
-    micro_batches = MicroBatches(train_pairs, order, inputs, config.dimensions, config.batch_size, rank, world)
-    loader = DataLoader(micro_batches, batch_size=None, sampler=range(step * config.grad_accum, len(micro_batches)),
+def _resume(t: _Training) -> None:
+    """Continue from the checkpoint's training state (weights, optimizer, schedule, step, RNG) if resuming one;
+    otherwise seed this process (dropout differs between processes)."""
+    config, ckpt_dir = t.config, t.ckpt_dir
+    if not (config.resume and (ckpt_dir / TRAINING_STATE_FILE).exists()):
+        torch.manual_seed(config.seed + t.rank)
+        return
+    state = torch.load(ckpt_dir / TRAINING_STATE_FILE, weights_only=False)
+    _check_resumable(state["config"], config, ckpt_dir)
+    if state["world"] != t.world:
+        raise ValueError(f"{ckpt_dir}: the run used {state['world']} processes, this one has {t.world}; "
+                         "resume it with as many (the data order depends on it)")
+    load_weights(t.model, ckpt_dir, t.reward_config)
+    t.optimizer.load_state_dict(state["optimizer"])
+    t.scheduler.load_state_dict(state["scheduler"])
+    t.step, t.history = state["step"], state["history"]
+    _set_rng_state(state["rng"][t.rank])
+
+
+def _start_batches(t: _Training) -> None:
+    """The micro-batches from the current step on (the order is fixed by the seed), the network that sees them
+    (DDP across processes) and the loss."""
+    config = t.config
+    inputs = RewardInputBuilder(t.tokenizer, t.reward_config, t.spec, cache_dir=config.frame_cache_dir)
+    order = pair_order(len(t.train_pairs), t.total_steps * t.pairs_per_step, config.seed)
+    micro_batches = MicroBatches(t.train_pairs, order, inputs, config.dimensions, config.batch_size, t.rank, t.world)
+    loader = DataLoader(micro_batches, batch_size=None, sampler=range(t.step * config.grad_accum, len(micro_batches)),
                         num_workers=config.num_workers, generator=torch.Generator().manual_seed(config.seed))
-    batches = iter(loader)
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if world > 1 else model
-    loss_fn = partial(btt_loss, theta=config.theta) if config.loss == "btt" else bt_loss
+    t.batches = iter(loader)
+    t.net = DistributedDataParallel(t.model, device_ids=[t.device.index] if t.device.type == "cuda" else None) \
+        if t.world > 1 else t.model
+    t.loss_fn = partial(btt_loss, theta=config.theta) if config.loss == "btt" else bt_loss
 
-    def save(final_norm=None) -> None:
-        """Checkpoint with training state (resumable), or without it and with the norm (final)."""
-        rng = [None] * world
-        if world > 1:
-            dist.all_gather_object(rng, _rng_state())
-        else:
-            rng = [_rng_state()]
-        if master:
-            reward_config.norm = final_norm
-            training_state = None if final_norm else {
-                "step": step, "history": history, "config": asdict(config), "rng": rng, "world": world,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-            save_checkpoint(ckpt_dir, model, tokenizer, reward_config, training_state=training_state)
-        if world > 1:
-            dist.barrier()
 
-    def stop_requested() -> bool:
-        flag = torch.tensor([bool(should_stop and master and should_stop())], dtype=torch.int32, device=device)
-        if world > 1:
-            dist.broadcast(flag, src=0)
-        return bool(flag.item())
+def _stop_requested(t: _Training, should_stop: Callable[[], bool] | None) -> bool:
+    """Rank 0 asks; every rank gets the same answer, so all stop at the same step."""
+    flag = torch.tensor([bool(should_stop and t.master and should_stop())], dtype=torch.int32, device=t.device)
+    if t.world > 1:
+        dist.broadcast(flag, src=0)
+    return bool(flag.item())
 
-    model.train()
-    while step < total_steps:
-        if stop_requested():
-            save()
-            return {"checkpoint": str(ckpt_dir), "steps": step, "history": history, "norm": None, "val": None,
-                    "stopped": True}
-        lr = scheduler.get_last_lr()[0]
-        loss_value, rewards_a, rewards_b, labels = train_step(
-            net, batches, optimizer=optimizer, scheduler=scheduler, params=trainable, loss_fn=loss_fn,
-            grad_accum=config.grad_accum, max_grad_norm=config.max_grad_norm, device=device,
-            autocast_dtype=autocast_dtype)
-        step += 1
 
-        if world > 1:
-            dist.all_reduce(loss_value)
-            loss_value /= world
-        record = {
-            "step": step, "total_steps": total_steps, "epoch": step * pairs_per_step / len(train_pairs),
-            "loss": float(loss_value), "lr": lr,
-            "acc": _step_accuracy(rewards_a, rewards_b, labels, config.dimensions),
-        }
-        history.append(record)
-        if progress and master:
-            progress(record)
-        if config.save_every and step % config.save_every == 0 and step < total_steps:
-            save()
+def _step(t: _Training) -> dict:
+    """One optimizer step; returns its record (loss averaged over processes, accuracy on this process's pairs)."""
+    config = t.config
+    lr = t.scheduler.get_last_lr()[0]
+    loss_value, rewards_a, rewards_b, labels = train_step(
+        t.net, t.batches, optimizer=t.optimizer, scheduler=t.scheduler, params=t.trainable, loss_fn=t.loss_fn,
+        grad_accum=config.grad_accum, max_grad_norm=config.max_grad_norm, device=t.device,
+        autocast_dtype=t.autocast_dtype)
+    t.step += 1
 
-    # normalisation statistics and validation, with dropout off
-    scorer = VideoRewardScorer(model, tokenizer, reward_config, spec=spec, device=device,
+    if t.world > 1:
+        dist.all_reduce(loss_value)
+        loss_value /= t.world
+    record = {
+        "step": t.step, "total_steps": t.total_steps, "epoch": t.step * t.pairs_per_step / len(t.train_pairs),
+        "loss": float(loss_value), "lr": lr,
+        "acc": _step_accuracy(rewards_a, rewards_b, labels, config.dimensions),
+    }
+    t.history.append(record)
+    return record
+
+
+def _checkpoint(t: _Training, final_norm=None) -> None:
+    """Checkpoint with training state (resumable), or without it and with the norm (final)."""
+    rng = [None] * t.world
+    if t.world > 1:
+        dist.all_gather_object(rng, _rng_state())
+    else:
+        rng = [_rng_state()]
+    if t.master:
+        t.reward_config.norm = final_norm
+        training_state = None if final_norm else {
+            "step": t.step, "history": t.history, "config": asdict(t.config), "rng": rng, "world": t.world,
+            "optimizer": t.optimizer.state_dict(), "scheduler": t.scheduler.state_dict()}
+        save_checkpoint(t.ckpt_dir, t.model, t.tokenizer, t.reward_config, training_state=training_state)
+    if t.world > 1:
+        dist.barrier()
+
+
+def _finish(t: _Training) -> dict:
+    """Normalisation statistics on the training pairs and validation, with dropout off; the final checkpoint and
+    result.json."""
+    config = t.config
+    scorer = VideoRewardScorer(t.model, t.tokenizer, t.reward_config, spec=t.spec, device=t.device,
                                cache_dir=config.frame_cache_dir)
-    norm = reward_statistics(scorer, train_pairs, batch_size=2 * config.batch_size, rank=rank, world=world)
-    reward_config.norm = norm
+    norm = reward_statistics(scorer, t.train_pairs, batch_size=2 * config.batch_size, rank=t.rank, world=t.world)
+    t.reward_config.norm = norm
     val = None
-    if val_pairs and master:
-        val = evaluate_pairs(scorer, val_pairs, batch_size=2 * config.batch_size)
-    save(final_norm=norm)
-    result = {"checkpoint": str(ckpt_dir), "steps": step, "history": history, "norm": norm, "val": val,
+    if t.val_pairs and t.master:
+        val = evaluate_pairs(scorer, t.val_pairs, batch_size=2 * config.batch_size)
+    _checkpoint(t, final_norm=norm)
+    result = {"checkpoint": str(t.ckpt_dir), "steps": t.step, "history": t.history, "norm": norm, "val": val,
               "stopped": False}
-    if master:
-        (out / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    if t.master:
+        (t.out / RESULT_FILE).write_text(json.dumps(result, indent=2))
     return result
