@@ -1,4 +1,4 @@
-"""A small hand-made project for the export tests, inserted row by row so every expected value is known.
+"""A small project for the export tests, built step by step so every expected value is known.
 
 Six prompts, three generation models, eight pairs. The judgments are chosen to hit every consensus case:
 a 2-1 majority, an A/B/tie split (a tie), an undecided dimension, an adjudicated pair, a gold pair and an
@@ -11,20 +11,21 @@ import shutil
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.utils import timezone
 
-from annotation.models import (
-    Adjudication,
-    Assignment,
-    GenerationModel,
-    Judgment,
-    Membership,
-    Pair,
-    Project,
-    Prompt,
-    Video,
-)
+from annotation.models import Judgment, Membership, Pair, Project, Video
+from annotation.services.adjudication import adjudication_decide
+from annotation.services.gold import gold_mark
 from tests.conftest import FIXTURES, make_user
+from tests.factories import (
+    GenerationModelFactory,
+    ImportedJudgmentFactory,
+    JudgmentFactory,
+    MembershipFactory,
+    PairFactory,
+    ProjectFactory,
+    PromptFactory,
+    VideoFactory,
+)
 
 PROMPTS = [
     "A red fox trots through fresh snow at dawn, breath visible in the cold air.",
@@ -77,24 +78,26 @@ def _video(project, prompt, model, p: int, m: int, *, with_files: bool) -> Video
         dest = settings.MEDIA_ROOT / key
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(FIXTURES / "videos" / CLIPS[m], dest)
-    return Video.objects.create(
-        project=project, prompt=prompt, generation_model=model, status="ready", original=f"originals/{sha}.mov",
-        playback=key, sha256=sha, fps=[24.0, 30.0, 23.976][m], num_frames=[121, 150, 97][m], width=640, height=360,
-    )
+    return VideoFactory(project=project, prompt=prompt, generation_model=model, original=f"originals/{sha}.mov",
+                        original_name="", playback=key, sha256=sha, fps=[24.0, 30.0, 23.976][m],
+                        num_frames=[121, 150, 97][m], width=640, height=360, duration_s=None)
 
 
 def build_world(*, with_files: bool = False) -> World:
-    """The project; ``with_files`` also stores a real clip for every video (for exports that include videos)."""
-    project = Project.objects.create(name="Exports")
+    """The project; ``with_files`` also stores a real clip for every video (for exports that include videos).
+
+    Judgments go through the queue's services (tests/factories.py), the imported one as the RewardBench import
+    writes it; the gold pair is marked and the adjudication decided through their services.
+    """
+    project = ProjectFactory(name="Exports")
     manager = make_user("export_manager")
-    Membership.objects.create(project=project, user=manager, role="manager")
+    MembershipFactory(project=project, user=manager, role=Membership.Role.MANAGER)
     annotators = {}
     for name in ("ann1", "ann2", "ann3"):
         annotators[name] = make_user(name)
-        Membership.objects.create(project=project, user=annotators[name], role="annotator")
-    prompts = [Prompt.objects.create(project=project, text=t, text_sha256=hashlib.sha256(t.encode()).hexdigest())
-               for t in PROMPTS]
-    models = [GenerationModel.objects.create(project=project, name=n) for n in MODELS]
+        MembershipFactory(project=project, user=annotators[name], role=Membership.Role.ANNOTATOR)
+    prompts = [PromptFactory(project=project, text=t) for t in PROMPTS]
+    models = [GenerationModelFactory(project=project, name=n) for n in MODELS]
     world = World(project=project, manager=manager, annotators=annotators, pairs=[])
 
     def video(p: int, m: int) -> Video:
@@ -103,20 +106,19 @@ def build_world(*, with_files: bool = False) -> World:
         return world.videos[p, m]
 
     for i, (p, a, b, gold, judged) in enumerate(PAIRS):
-        pair = Pair.objects.create(project=project, prompt=prompts[p], video_a=video(p, a), video_b=video(p, b),
-                                   is_gold=gold, target=3, done_count=len(judged))
+        pair = PairFactory(project=project, prompt=prompts[p], video_a=video(p, a), video_b=video(p, b), target=3)
+        if gold:
+            gold_mark(pair=pair, choices=GOLD, created_by=manager)
+            pair.refresh_from_db()
         world.pairs.append(pair)
         for who, (choices, shown_left, minutes) in judged.items():
-            assignment = None
-            if who is not None:
-                assignment = Assignment.objects.create(
-                    pair=pair, annotator=annotators[who], status="submitted", shown_left=shown_left,
-                    expires_at=timezone.now() + dt.timedelta(minutes=10))
-            judgment = Judgment.objects.create(
-                pair=pair, assignment=assignment, annotator=annotators.get(who), choices=choices,
-                shown_left=shown_left, duration_ms=1000 * minutes if who else None, is_gold=gold, imported=who is None)
+            if who is None:
+                judgment = ImportedJudgmentFactory(pair=pair, choices=choices)
+            else:
+                judgment = JudgmentFactory(pair=pair, annotator=annotators[who], choices=choices,
+                                           shown_left=shown_left, duration_ms=1000 * minutes)
             # created_at is auto_now_add: set the known time afterwards.
             Judgment.objects.filter(pk=judgment.pk).update(created_at=T0 + dt.timedelta(minutes=minutes))
         if i in ADJUDICATED:
-            Adjudication.objects.create(pair=pair, choices=ADJUDICATED[i], decided_by=manager)
+            adjudication_decide(pair=pair, choices=ADJUDICATED[i], decided_by=manager)
     return world

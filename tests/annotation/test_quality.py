@@ -6,7 +6,8 @@ import math
 import pytest
 
 from annotation.services.gold import gold_mark
-from tests.annotation.queue_world import add_annotators, judge, make_pairs
+from tests.annotation.queue_world import add_annotators, make_pairs
+from tests.factories import JudgmentFactory
 
 
 @pytest.fixture
@@ -31,16 +32,16 @@ def judged_world(project_world):
     gold_mark(pair=gold, choices={"vq": "B", "overall": "A"}, created_by=project_world["users"]["manager"])
     gold.refresh_from_db()
 
-    judge(p1, good, {"vq": "A", "overall": "A"}, duration_ms=5000)
-    judge(p2, good, {"vq": "B", "overall": "tie"}, duration_ms=6000)
-    judge(p3, good, {"vq": "A", "overall": "A"}, duration_ms=6000)
-    judge(gold, good, {"vq": "B", "overall": "A"}, duration_ms=7000)
-    judge(p1, sloppy, {"vq": "B", "overall": "B"}, shown_left="B", duration_ms=1000)
-    judge(p2, sloppy, {"vq": "A", "overall": "A"}, shown_left="A", duration_ms=1200)
-    judge(gold, sloppy, {"vq": "A", "overall": "A"}, shown_left="A", duration_ms=1500)
-    judge(p1, careful, {"vq": "A", "overall": "A"}, duration_ms=8000)
-    judge(p2, careful, {"vq": "B", "overall": "tie"}, duration_ms=9000)
-    judge(p3, careful, {"vq": "A", "overall": "tie"}, duration_ms=8500)
+    JudgmentFactory(pair=p1, annotator=good, choices={"vq": "A", "overall": "A"}, duration_ms=5000)
+    JudgmentFactory(pair=p2, annotator=good, choices={"vq": "B", "overall": "tie"}, duration_ms=6000)
+    JudgmentFactory(pair=p3, annotator=good, choices={"vq": "A", "overall": "A"}, duration_ms=6000)
+    JudgmentFactory(pair=gold, annotator=good, choices={"vq": "B", "overall": "A"}, duration_ms=7000)
+    JudgmentFactory(pair=p1, annotator=sloppy, choices={"vq": "B", "overall": "B"}, shown_left="B", duration_ms=1000)
+    JudgmentFactory(pair=p2, annotator=sloppy, choices={"vq": "A", "overall": "A"}, shown_left="A", duration_ms=1200)
+    JudgmentFactory(pair=gold, annotator=sloppy, choices={"vq": "A", "overall": "A"}, shown_left="A", duration_ms=1500)
+    JudgmentFactory(pair=p1, annotator=careful, choices={"vq": "A", "overall": "A"}, duration_ms=8000)
+    JudgmentFactory(pair=p2, annotator=careful, choices={"vq": "B", "overall": "tie"}, duration_ms=9000)
+    JudgmentFactory(pair=p3, annotator=careful, choices={"vq": "A", "overall": "tie"}, duration_ms=8500)
     return {**project_world, "pairs": (p1, p2, p3), "gold": gold}
 
 
@@ -111,8 +112,8 @@ def test_quality_tells_pairs_still_collecting_votes_from_those_waiting_for_an_ad
     project = judged_world["project"]
     good, sloppy = (project.memberships.get(user__username=name).user for name in ("good", "sloppy"))
     p4 = make_pairs(project, 1)[0]  # wants 3 votes; its 2 have no majority yet (an even A/B split would be a tie)
-    judge(p4, good, {"vq": "A", "overall": "A"})
-    judge(p4, sloppy, {"vq": "A", "overall": "tie"})
+    JudgmentFactory(pair=p4, annotator=good, choices={"vq": "A", "overall": "A"})
+    JudgmentFactory(pair=p4, annotator=sloppy, choices={"vq": "A", "overall": "tie"})
 
     overall = quality(judged_world)["dimensions"][1]
     assert overall["consensus"]["undecided"] == 2 and overall["to_adjudicate"] == 1  # p3 is finished, p4 is not
@@ -157,10 +158,10 @@ def test_leaderboard_api_ranks_models_with_bootstrap_intervals(project_world):
     voters = add_annotators(project, ["v1", "v2", "v3"])
     for pair in make_pairs(project, 4, models=("strong-v2", "weak-v1")):
         for voter, outcome in zip(voters, ["A", "A", "tie"], strict=True):
-            judge(pair, voter, {k: outcome for k in project.dimension_keys})
+            JudgmentFactory(pair=pair, annotator=voter, choices={k: outcome for k in project.dimension_keys})
     for pair in make_pairs(project, 2, models=("weak-v1", "strong-v2")):  # B is strong here
         for voter in voters:
-            judge(pair, voter, {k: "B" for k in project.dimension_keys})
+            JudgmentFactory(pair=pair, annotator=voter, choices={k: "B" for k in project.dimension_keys})
 
     board = manager.get(f"/api/v1/projects/{project.pk}/leaderboard/", {"dimension": "vq", "rounds": 100, "seed": 7})
     again = manager.get(f"/api/v1/projects/{project.pk}/leaderboard/", {"dimension": "vq", "rounds": 100, "seed": 7})

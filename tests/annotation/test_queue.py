@@ -19,8 +19,9 @@ from annotation.services.assignment import (
     leases_expire,
 )
 from annotation.services.gold import gold_mark
-from tests.annotation.queue_world import add_annotators, clip_key, judge, make_pairs
+from tests.annotation.queue_world import add_annotators, clip_key, make_pairs
 from tests.conftest import client_for
+from tests.factories import JudgmentFactory
 from workers.assignments import expire_leases
 
 ANSWERS = {"vq": "left", "mq": "tie", "ta": "right", "overall": "left"}
@@ -144,7 +145,7 @@ def test_an_annotator_who_judged_every_pair_at_the_front_gets_a_fresh_one(projec
     project, ahead = project_world["project"], project_world["users"]["annotator"]
     started = make_pairs(project, CLAIM_WINDOW + 5)
     for pair in started:
-        judge(pair, ahead, {"overall": "A"})
+        JudgmentFactory(pair=pair, annotator=ahead, choices=dict.fromkeys(project.dimension_keys, "A"))
     fresh = make_pairs(project, 2, seed=1)
 
     lease = assignment_next(project=project, annotator=ahead)

@@ -4,8 +4,9 @@ import pytest
 
 from annotation.models import Adjudication, Membership, Project
 from annotation.services.gold import gold_mark
-from tests.annotation.queue_world import add_annotators, clip_key, judge, make_pairs
+from tests.annotation.queue_world import add_annotators, clip_key, make_pairs
 from tests.conftest import make_user
+from tests.factories import JudgmentFactory
 from tests.frontend.conftest import log_in
 
 
@@ -36,11 +37,11 @@ def test_manager_sees_charts_and_settles_an_undecided_pair(live_server, browser_
     gold = make_pairs(project, 1, models=("kling-x", "sora-y"), playback=clips)[0]
     gold_mark(pair=gold, choices={"overall": "A"}, created_by=manager)
     keys = project.dimension_keys
-    judge(split, first, {k: "A" for k in keys}, duration_ms=6000)
-    judge(split, second, {k: "tie" for k in keys}, duration_ms=7000)  # A vs tie: no consensus
-    judge(agreed, first, {k: "B" for k in keys}, duration_ms=5000)
-    judge(agreed, second, {k: "B" for k in keys}, duration_ms=8000)
-    judge(gold, first, {k: "A" for k in keys}, duration_ms=6000)
+    JudgmentFactory(pair=split, annotator=first, choices={k: "A" for k in keys}, duration_ms=6000)
+    JudgmentFactory(pair=split, annotator=second, choices={k: "tie" for k in keys}, duration_ms=7000)  # A vs tie: no consensus
+    JudgmentFactory(pair=agreed, annotator=first, choices={k: "B" for k in keys}, duration_ms=5000)
+    JudgmentFactory(pair=agreed, annotator=second, choices={k: "B" for k in keys}, duration_ms=8000)
+    JudgmentFactory(pair=gold, annotator=first, choices={k: "A" for k in keys}, duration_ms=6000)
 
     page = browser_page
     errors = []
