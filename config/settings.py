@@ -46,6 +46,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 
 INSTALLED_APPS = [
+    "config",  # first, so that its runserver (bounded, no persistent connections) is the one manage.py runs
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -1,0 +1,77 @@
+"""`manage.py runserver` (what `make run` serves with) under a burst: every request answered, few connections."""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from config.management.commands.runserver import CONCURRENT_REQUESTS
+from tests.conftest import REPO, wait_until, worker_database_url
+
+
+def _get(port: int, path: str, token: str = "") -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Token {token}"} if token else {})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0  # refused or reset
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def dev_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # DB_CONN_MAX_AGE as production has it: the server must not keep connections all the same.
+    env = {**os.environ, "DATABASE_URL": worker_database_url(), "DB_CONN_MAX_AGE": "60", "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                              cwd=REPO, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _get(port, "/login/") == 200, timeout=60)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="counts connections in PostgreSQL's pg_stat_activity")
+def test_a_burst_of_40_clients_is_answered_with_at_most_a_few_database_connections(project_world, dev_server):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.get(user=project_world["users"]["annotator"]).key
+    statuses: list[int] = []
+    start = threading.Barrier(40)
+
+    def client():
+        start.wait()
+        for _ in range(5):
+            statuses.append(_get(dev_server, "/api/v1/projects/", token))
+
+    threads = [threading.Thread(target=client) for _ in range(40)]
+    for t in threads:
+        t.start()
+    peak = 0
+    with connection.cursor() as cursor:
+        while any(t.is_alive() for t in threads):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid()")
+            peak = max(peak, cursor.fetchone()[0])
+    for t in threads:
+        t.join()
+
+    assert Counter(statuses) == {200: 200}
+    assert 0 < peak <= CONCURRENT_REQUESTS
