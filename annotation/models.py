@@ -163,8 +163,9 @@ class Video(WorkerHeld):
     playback = models.CharField(max_length=500, blank=True,
                                 help_text="Storage key of the browser-safe H.264 copy annotators watch.")
     poster = models.CharField(max_length=500, blank=True, help_text="Storage key of the poster image.")
-    sha256 = models.CharField(max_length=64,
-                              help_text="sha256 of the original file: the video's identity, once per project.")
+    sha256 = models.CharField(max_length=64, null=True, blank=True,
+                              help_text="sha256 of the original file: the video's identity, once per project. Null "
+                                        "while a file registered in place waits for its media task to hash it.")
     size_bytes = models.BigIntegerField(default=0)
     duration_s = models.FloatField(null=True, blank=True)
     fps = models.FloatField(null=True, blank=True)
@@ -316,7 +317,7 @@ class GoldAnswer(models.Model):
 
 
 class ImportJob(WorkerHeld):
-    """A manifest or RewardBench CSV import, processed row by row on a worker."""
+    """A manifest or RewardBench CSV import, split into chunks that media workers process in parallel."""
 
     class Kind(models.TextChoices):
         MANIFEST = "manifest"
@@ -330,7 +331,7 @@ class ImportJob(WorkerHeld):
     source_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the source file.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     total_rows = models.PositiveIntegerField(default=0, help_text="Rows in the source.")
-    done_rows = models.PositiveIntegerField(default=0, help_text="Rows processed so far, failed ones included.")
+    done_rows = models.PositiveIntegerField(default=0, help_text="Rows imported so far (failed ones are counted in failed_rows).")
     failed_rows = models.PositiveIntegerField(default=0, help_text="Rows that failed (each with its reason in errors).")
     errors = models.JSONField(default=list, blank=True,
                               help_text='The failed rows and why: [{"row": 3, "error": "..."}].')
@@ -338,6 +339,24 @@ class ImportJob(WorkerHeld):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    in_place = models.BooleanField(default=False, help_text="Register files where they are (storage key or "
+                                   "import root) instead of copying them; media tasks hash and probe them.")
+
+
+class ImportChunk(WorkerHeld):
+    """A run of consecutive manifest rows, one media task's work; ``next_row`` moves in the rows' transactions."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    first_row = models.PositiveIntegerField()  # 1-based, as errors name rows
+    # The parsed rows as JSON text (a string is why a row could not be parsed). Text, not jsonb: jsonb refuses
+    # a NUL character, and such a row must reach its own transaction to fail there with a reason.
+    rows = models.TextField()
+    context = models.JSONField(default=dict)  # base folder, video source, CSV columns: what the rows are read with
+    next_row = models.PositiveIntegerField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "first_row"], name="import_chunk_once_per_start")]
 
 
 class DatasetVersion(WorkerHeld):

@@ -61,6 +61,51 @@ def exists(key: str) -> bool:
     return storage().exists(key)
 
 
+def size(key: str) -> int:
+    return storage().size(key)
+
+
+def put_hashed(src: Path, name: str) -> tuple[str, str]:
+    """Store ``src`` under its content key; returns (sha256, key). On local disk the file is read once, hashed
+    while it is copied, then renamed into place; bytes already stored are not written twice."""
+    root = local_root()
+    if root is None:
+        sha256 = sha256_file(src)
+        key = content_key(sha256, name)
+        if not exists(key):
+            put_file(src, key)
+        return sha256, key
+    scratch = root / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    tmp = scratch / f".{uuid.uuid4().hex}.part"
+    digest = hashlib.sha256()
+    try:
+        with open(src, "rb") as f, open(tmp, "wb") as out:
+            while block := f.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+        key = content_key(digest.hexdigest(), name)
+        dest = root / key
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return digest.hexdigest(), key
+
+
+# Originals registered in place on the shared import file system: ``import-root:<path under IMPORT_ROOT>``.
+IMPORT_ROOT_PREFIX = "import-root:"
+
+
+def _import_root_file(key: str) -> Path:
+    root = Path(settings.IMPORT_ROOT).resolve()
+    path = (root / key.removeprefix(IMPORT_ROOT_PREFIX)).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise InvalidInput(f"No file {key.removeprefix(IMPORT_ROOT_PREFIX)!r} under the import root any more.")
+    return path
+
+
 def put_file(src: Path, key: str, *, move: bool = False) -> None:
     """Publish ``src`` under ``key``; readers never see a half-written file. Existing keys are replaced.
 
@@ -100,6 +145,9 @@ def local_path(key: str) -> Path | None:
 @contextmanager
 def local_file(key: str) -> Iterator[Path]:
     """A local path to read the stored file from (a scratch download for remote storage)."""
+    if key.startswith(IMPORT_ROOT_PREFIX):
+        yield _import_root_file(key)
+        return
     path = local_path(key)
     if path is not None:
         if not path.is_file():

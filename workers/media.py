@@ -1,4 +1,4 @@
-"""Tasks on the ``media`` queue: render an ingested video, run an import job.
+"""Tasks on the ``media`` queue: render an ingested video, plan an import job, run one of its chunks.
 
 Each claims its row first (annotation/services/stale_jobs.py): a delivery of a task whose row a live worker
 holds does nothing, and the sweeper requeues a row whose worker died.
@@ -6,14 +6,10 @@ holds does nothing, and the sweeper requeues a row whose worker died.
 
 from celery import shared_task
 
-from annotation.models import ImportJob, Video
-from annotation.services.imports import import_job_run
+from annotation.models import ImportChunk, ImportJob, Video
+from annotation.services.imports import import_chunk_run, import_job_plan
 from annotation.services.media import process_video
 from annotation.services.stale_jobs import job_claim, job_release
-
-# An import job hands its worker back this often and queues its own continuation, so a job of 100k rows
-# neither hits the task time limit nor holds a worker slot for hours.
-IMPORT_SLICE_S = 300
 
 
 @shared_task(name="workers.media.process_video")
@@ -30,12 +26,25 @@ def process_video_task(video_id: int) -> None:
 
 @shared_task(name="workers.media.run_import")
 def run_import_task(job_id: int) -> None:
+    """Split the job into chunks and queue one task per chunk, so every media worker takes a share."""
     if not job_claim(ImportJob, job_id):
         return
     try:
-        job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
-        finished = job is None or import_job_run(job=job, max_seconds=IMPORT_SLICE_S)
+        job = ImportJob.objects.filter(pk=job_id).first()
+        chunk_ids = [] if job is None else import_job_plan(job=job)
     finally:
         job_release(ImportJob, job_id)
-    if not finished:
-        run_import_task.delay(job_id)
+    for chunk_id in chunk_ids:
+        run_import_chunk_task.delay(chunk_id)
+
+
+@shared_task(name="workers.media.run_import_chunk")
+def run_import_chunk_task(chunk_id: int) -> None:
+    if not job_claim(ImportChunk, chunk_id):
+        return
+    try:
+        chunk = ImportChunk.objects.select_related("job__project", "job__created_by").filter(pk=chunk_id).first()
+        if chunk is not None:
+            import_chunk_run(chunk=chunk)
+    finally:
+        job_release(ImportChunk, chunk_id)

@@ -1,4 +1,4 @@
-"""Import jobs: a manifest or RewardBench CSV, processed row by row on a media worker."""
+"""Import jobs: a manifest or RewardBench CSV, processed in chunks by the media workers."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -19,7 +19,7 @@ class ImportJobOutput(serializers.ModelSerializer):
     class Meta:
         model = ImportJob
         fields = ["id", "project_id", "kind", "source", "status", "total_rows", "done_rows", "failed_rows", "errors",
-                  "error", "created_at", "finished_at"]
+                  "error", "in_place", "created_at", "finished_at"]
 
 
 class ImportListApi(APIView):
@@ -31,6 +31,9 @@ class ImportListApi(APIView):
         file = serializers.FileField(required=False, help_text="Or upload the manifest; its paths start at IMPORT_ROOT.")
         kind = serializers.ChoiceField(choices=ImportJob.Kind.choices, required=False,
                                        help_text="Default: rewardbench for a CSV with path_A and path_B, else manifest.")
+        in_place = serializers.BooleanField(default=False, help_text="Register the files where they are (storage "
+                                            "keys, paths under IMPORT_ROOT) without copying; media tasks hash and "
+                                            "probe them.")
 
     @extend_schema(operation_id="project_imports_list", responses=ImportJobOutput(many=True))
     def get(self, request, project_id: int):
@@ -44,7 +47,7 @@ class ImportListApi(APIView):
         project = project_for(request.user, project_id, "manager")
         fields = validated(self.InputSerializer, request.data)
         options = {"project": project, "created_by": request.user, "kind": fields.get("kind"),
-                   "manifest": fields.get("manifest", "")}
+                   "manifest": fields.get("manifest", ""), "in_place": fields["in_place"]}
         if "file" in fields:
             with uploaded_file_path(fields["file"]) as path:
                 job = import_job_create(upload_path=path, upload_name=fields["file"].name or "", **options)

@@ -31,24 +31,32 @@ def check_upload_size(size: int, *, slack: int = 0) -> None:
         raise FileTooLarge(f"The file is {size / 2**20:.1f} MiB; the limit is {limit / 2**20:.1f} MiB (MAX_UPLOAD_BYTES).")
 
 
+def prompt_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def prompt_get_or_create(*, project: Project, text: str) -> Prompt:
     text = text.strip()
     if not text:
         raise InvalidInput("The prompt is empty.", fields={"prompt": ["empty"]})
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    prompt, _ = Prompt.objects.get_or_create(project=project, text_sha256=digest, defaults={"text": text})
+    prompt, _ = Prompt.objects.get_or_create(project=project, text_sha256=prompt_digest(text), defaults={"text": text})
     return prompt
 
 
-def generation_model_get_or_create(*, project: Project, name: str) -> GenerationModel:
+def generation_model_name(name: str) -> str:
+    """The model name as stored; InvalidInput unless it is 1-200 characters."""
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("The model name must be 1-200 characters.", fields={"model": ["empty or too long"]})
-    model, _ = GenerationModel.objects.get_or_create(project=project, name=name)
+    return name
+
+
+def generation_model_get_or_create(*, project: Project, name: str) -> GenerationModel:
+    model, _ = GenerationModel.objects.get_or_create(project=project, name=generation_model_name(name))
     return model
 
 
-def _check_fields(*, seed: int | None, source: str, meta: dict | None) -> None:
+def check_fields(*, seed: int | None, source: str, meta: dict | None) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) > MAX_SEED):
         raise InvalidInput(f"seed must be a whole number that fits in 64 bits, not {seed!r}.", fields={"seed": ["invalid"]})
     if source not in Video.Source.values:
@@ -100,7 +108,7 @@ def video_ingest(
     Rejects files that are not a readable video within the project's limits, before writing anything.
     ``process_now`` renders in this process instead of on a media worker (demo, generated rounds).
     """
-    _check_fields(seed=seed, source=source, meta=meta)
+    check_fields(seed=seed, source=source, meta=meta)
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"No file at {original_name or path.name}.")

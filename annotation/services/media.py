@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from django.db import IntegrityError, transaction
 
 from annotation import storage
 from annotation.models import Project, Video
@@ -92,6 +93,15 @@ def _looks_like_text(path: Path) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def sniff(path: Path) -> None:
+    """The checks that cost no decoding (an empty file, a text file), for imports that leave probing to the media
+    task: the row fails now with the reason probing would give."""
+    if path.stat().st_size == 0:
+        raise MediaError("The file is empty (0 bytes).")
+    if _looks_like_text(path):
+        raise MediaError("This is a text file, not a video.")
 
 
 def _rate(value: Fraction | None) -> Fraction | None:
@@ -207,6 +217,20 @@ def render(src: Path, *, info: MediaInfo, playback: Path, poster: Path) -> int:
     return frames[-1]
 
 
+def _hash_in_place(video: Video, src: Path) -> Video | None:
+    """Hash a file registered in place; None if the project already has those bytes (this video then failed)."""
+    sha256 = storage.sha256_file(src)
+    try:
+        with transaction.atomic():
+            Video.objects.filter(pk=video.pk).update(sha256=sha256)
+    except IntegrityError:
+        twin = Video.objects.filter(project_id=video.project_id, sha256=sha256).values_list("pk", flat=True).first()
+        _fail(video, f"The same bytes as video {twin} of this project; one copy is enough.")
+        return None
+    video.sha256 = sha256
+    return video
+
+
 def _fail(video: Video, error: str) -> Video:
     video.status, video.error = Video.Status.FAILED, error
     video.save(update_fields=["status", "error", "updated_at"])
@@ -214,11 +238,14 @@ def _fail(video: Video, error: str) -> Video:
 
 
 def process_video(*, video: Video) -> Video:
-    """Probe, validate, render and publish; the video ends ready, or failed with a reason."""
+    """(Hash a file registered in place,) probe, validate, render and publish; the video ends ready, or failed
+    with a reason."""
     if video.status == Video.Status.READY:  # a redelivered task
         return video
     try:
         with storage.local_file(video.original) as src, storage.scratch_dir() as tmp:
+            if video.sha256 is None and _hash_in_place(video, src) is None:
+                return video
             info = probe(src)
             validate(info, project=video.project)
             playback, poster = tmp / "playback.mp4", tmp / "poster.jpg"

@@ -1,4 +1,4 @@
-"""Work left behind by a dead worker: videos being processed, import jobs and dataset versions.
+"""Work left behind by a dead worker: videos being processed, import jobs and their chunks, dataset versions.
 
 Invariants (``WorkerHeld`` fields on each row):
 - ``heartbeat_at`` is set when a task claims the row and refreshed while it works; it is empty while no worker
@@ -11,6 +11,7 @@ Invariants (``WorkerHeld`` fields on each row):
   (hours); when it comes back the row is finished, or held, and the delivery does nothing.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotation.models import DatasetVersion, ImportJob, JobStatus, Video
+from annotation.models import DatasetVersion, ImportChunk, ImportJob, JobStatus, Video
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,16 @@ def _send_import(pk: int) -> None:
     run_import_task.delay(pk)
 
 
+def _fail_chunk(chunk: ImportChunk, reason: str) -> None:
+    _fail_job(chunk.job, f"Rows {chunk.next_row}-{chunk.first_row + len(json.loads(chunk.rows)) - 1}: {reason}")
+
+
+def _send_chunk(pk: int) -> None:
+    from workers.media import run_import_chunk_task
+
+    run_import_chunk_task.delay(pk)
+
+
 def _send_export(pk: int) -> None:
     from workers.exports import export_dataset_version
 
@@ -86,6 +97,8 @@ _ACTIVE_JOB = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
 KINDS = (
     _Kind("videos", Video, Q(status=Video.Status.PENDING), _fail_video, _send_video),
     _Kind("imports", ImportJob, _ACTIVE_JOB, _fail_job, _send_import),
+    _Kind("import_chunks", ImportChunk, Q(finished_at__isnull=True, job__status=JobStatus.RUNNING), _fail_chunk,
+          _send_chunk),
     _Kind("dataset_versions", DatasetVersion, _ACTIVE_JOB, _fail_job, _send_export),
 )
 
@@ -99,7 +112,7 @@ def stale_jobs_sweep(*, stale_after: float | None = None) -> dict[str, dict[str,
     cutoff, limit = _stale_cutoff(stale_after), settings.JOB_MAX_REQUEUES
     swept: dict[str, dict[str, list[int]]] = {}
     for kind in KINDS:
-        rows = (kind.model.objects.select_for_update(skip_locked=True)
+        rows = (kind.model.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(kind.active, heartbeat_at__lt=cutoff).order_by("pk"))
         requeued, failed = [], []
         for row in rows:

@@ -2,7 +2,9 @@
 
 import json
 import os
+import queue
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -10,9 +12,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection
 
-from annotation.models import ImportJob, Judgment, Pair, Video
-from annotation.services.imports import import_job_create, import_job_run
+from annotation.models import ImportChunk, ImportJob, Judgment, Pair, Video
+from annotation.services import imports
+from annotation.services.imports import import_chunk_run, import_job_create, import_job_plan, import_job_run
+from annotation.services.media import process_video
+from annotation.storage import sha256_file
 from config.errors import InvalidInput
 from tests.annotation.media_clips import bad, clip
 from tests.conftest import FIXTURES, wait_until
@@ -201,13 +207,15 @@ def test_a_rewardbench_csv_without_labels_or_paths_is_refused_up_front(project_w
                           kind="rewardbench")
 
 
-def test_a_job_resumes_at_the_first_row_it_has_not_counted(project_world, videoalign):
+def test_a_chunk_resumes_at_the_first_row_it_has_not_counted(project_world, videoalign):
     job = import_job_create(project=project_world["project"], created_by=None, manifest="videoalign/example.csv",
                             enqueue=False)
     assert import_job_run(job=job, max_seconds=0) is False  # out of time before the first row
     job.refresh_from_db()
     assert (job.status, job.done_rows) == ("running", 0)
-    ImportJob.objects.filter(pk=job.pk).update(done_rows=9)  # as if a worker died after nine rows
+    # As if a worker died after nine rows: they were counted with the chunk's position, in their transactions.
+    ImportChunk.objects.filter(job=job).update(next_row=10)
+    ImportJob.objects.filter(pk=job.pk).update(done_rows=9)
     assert import_job_run(job=job)
     job.refresh_from_db()
     assert (job.status, job.done_rows, Judgment.objects.count()) == ("succeeded", 12, 3)
@@ -299,18 +307,20 @@ def test_a_storage_key_row_needs_a_video_of_a_project_the_requester_manages(proj
     (root / "steal.jsonl").write_text(json.dumps({"prompt": "p", "video": f"storage:{key}", "model": "m"}))
     project = project_world["project"]
 
-    def import_as(role: str) -> ImportJob:
+    def import_as(role: str, in_place: bool) -> ImportJob:
         job = import_job_create(project=project, created_by=project_world["users"][role], manifest="steal.jsonl",
-                                enqueue=False)
+                                enqueue=False, in_place=in_place)
         assert import_job_run(job=job)
         job.refresh_from_db()
         return job
 
-    job = import_as("manager")
-    assert (job.done_rows, errors(job)) == (0, {1: f"Storage key {key!r} is not a video of a project you manage; "
-                                                   "import the file by its path under the import root, or ask an admin."})
+    for in_place in (False, True):  # registering in place is no way around it
+        job = import_as("manager", in_place)
+        assert (job.done_rows, errors(job)) == (0, {1: f"Storage key {key!r} is not a video of a project you manage; "
+                                                       "import the file by its path under the import root, or ask an "
+                                                       "admin."})
     assert not project.videos.exists()
-    assert import_as("admin").done_rows == 1 and project.videos.count() == 1
+    assert import_as("admin", True).done_rows == 1 and project.videos.get().original == key
 
 
 def test_a_path_component_longer_than_the_file_system_allows_fails_its_row_with_a_reason(project_world, root):
@@ -319,3 +329,96 @@ def test_a_path_component_longer_than_the_file_system_allows_fails_its_row_with_
     (root / "long.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     job = run(project_world["project"], "long.jsonl")
     assert (job.done_rows, errors(job)) == (1, {1: f"{'a' * 40!r}… is 304 bytes long; a file or folder name has at most 255."})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_run_in_parallel_and_the_job_counts_every_row_exactly_once(project_world, root, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    for i in range(6):
+        put(root, f"par/{i}.mp4", clip(60 + i))
+    bad = {3: {"prompt": "p", "video": "missing.mp4", "model": "m"}, 7: {"prompt": "p", "video": "0.mp4", "model": ""},
+           11: "not json", 15: {"prompt": "p", "video": "1.mp4", "model": "m", "seed": "x"}}
+    good = iter(range(12))
+    rows = [bad.get(n) or {"prompt": f"p{n % 3}", "video": f"{next(good) % 6}.mp4", "model": f"m{n % 2}"}
+            for n in range(1, 17)]
+    (root / "par/m.jsonl").write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows))
+    job = import_job_create(project=project_world["project"], created_by=None, manifest="par/m.jsonl", enqueue=False)
+    chunks = queue.SimpleQueue()
+    for chunk_id in import_job_plan(job=job):
+        chunks.put(chunk_id)
+    start, failures = threading.Barrier(2), []
+
+    def worker():  # a media worker process, as far as the database can tell: its own connection
+        try:
+            start.wait()
+            while not chunks.empty():
+                chunk = ImportChunk.objects.select_related("job__project", "job__created_by").get(pk=chunks.get())
+                assert import_chunk_run(chunk=chunk)
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert failures == [] and ImportChunk.objects.filter(job=job).count() == 4
+    job.refresh_from_db()
+    assert (job.status, job.total_rows, job.done_rows, job.failed_rows) == ("succeeded", 16, 12, 4)
+    assert sorted(errors(job)) == [3, 7, 11, 15] and [e["row"] for e in job.errors] == [3, 7, 11, 15]
+    assert not ImportChunk.objects.filter(job=job, finished_at__isnull=True).exists()
+    # Twelve rows over six files: six videos, each once, whichever chunk stored it first.
+    assert Video.objects.filter(project=project_world["project"]).count() == 6
+    assert sorted(Video.objects.values_list("original_name", flat=True)) == [f"{i}.mp4" for i in range(6)]
+
+
+def test_in_place_rows_are_registered_without_copying_and_their_media_task_hashes_them(project_world, root):
+    put(root, "here/a.mp4", clip(70))
+    put(root, "here/a-again.mp4", clip(70))
+    key = f"incoming/{uuid.uuid4().hex}.mp4"
+    put(Path(django_settings.MEDIA_ROOT), key, clip(71))
+    rows = [{"prompt": "p", "video": "a.mp4", "model": "m"}, {"prompt": "p", "video": "a-again.mp4", "model": "m"},
+            {"prompt": "p", "video": f"storage:{key}", "model": "m"}, {"prompt": "p", "video": "gone.mp4", "model": "m"}]
+    (root / "here/m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    stored = sorted((Path(django_settings.MEDIA_ROOT) / "videos").rglob("original*"))
+
+    job = run(project_world["project"], "here/m.jsonl", in_place=True)
+
+    assert (job.done_rows, errors(job)) == (3, {4: "No file 'gone.mp4' under the import root."})
+    videos = list(Video.objects.order_by("id"))
+    assert [(v.original, v.sha256, v.status) for v in videos] == [
+        ("import-root:here/a.mp4", None, "pending"), ("import-root:here/a-again.mp4", None, "pending"),
+        (key, None, "pending")]
+    assert sorted((Path(django_settings.MEDIA_ROOT) / "videos").rglob("original*")) == stored, "nothing copied"
+    for video in videos:
+        process_video(video=video)
+    first, again, stored_one = (Video.objects.get(pk=v.pk) for v in videos)
+    assert first.status == "ready" and first.sha256 == sha256_file(root / "here/a.mp4") and first.width == 160
+    assert (again.status, again.error) == ("failed", f"The same bytes as video {first.pk} of this project; "
+                                                     "one copy is enough.")
+    assert stored_one.status == "ready" and (root / "here/a.mp4").is_file()
+
+
+def test_a_row_the_database_refuses_fails_alone_and_its_batch_neighbours_import(project_world, root):
+    put(root, "nul/a.mp4", clip(72))
+    put(root, "nul/b.mp4", clip(73))
+    rows = [{"prompt": "p", "video": "a.mp4", "model": "m"},
+            {"prompt": "a\u0000b", "video": "b.mp4", "model": "m"}]  # PostgreSQL text refuses NUL
+    (root / "nul/m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    job = run(project_world["project"], "nul/m.jsonl")
+    assert job.done_rows == 1 and errors(job)[2].startswith("The database refused the row"), job.errors
+    assert list(Video.objects.values_list("original_name", flat=True)) == ["a.mp4"]
+
+
+def test_in_place_is_asked_for_through_the_api_and_refused_for_rewardbench(project_world, videoalign):
+    client, project = project_world["clients"]["manager"], project_world["project"]
+    url = f"/api/v1/projects/{project.pk}/imports/"
+    refused = client.post(url, {"manifest": "videoalign/example.csv", "in_place": True}, format="json")
+    assert refused.status_code == 400 and "in_place" in refused.json()["error"]["fields"]
+    (videoalign / "m.jsonl").write_text(json.dumps({"prompt": "p", "video": "videos/example_1_A.mp4", "model": "m"}))
+    response = client.post(url, {"manifest": "videoalign/m.jsonl", "in_place": True}, format="json")
+    assert response.status_code == 201 and response.json()["in_place"] is True
