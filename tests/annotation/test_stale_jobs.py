@@ -1,6 +1,7 @@
 """No job left behind by a dead worker: the sweeper requeues videos, import jobs and dataset versions whose
 worker stopped, fails them after JOB_MAX_REQUEUES, and leaves alone what is queued or held by a live worker."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import DatasetVersion, ImportJob, Membership, Project, Video
+from annotation.models import DatasetVersion, ImportChunk, ImportJob, Membership, Project, Video
 from annotation.services.stale_jobs import job_claim, stale_jobs_sweep
 from tests.annotation.media_clips import slow_to_render
 from tests.conftest import client_for, make_user, start_worker, stop_worker, wait_until
@@ -70,6 +71,27 @@ def test_a_second_delivery_does_not_claim_a_row_a_live_worker_holds(project_worl
     assert job_claim(Video, row.pk) and not job_claim(Video, row.pk)
     settings.JOB_STALE_AFTER_SECONDS = 0  # the holder's heartbeat is now stale: its worker is taken for dead
     assert job_claim(Video, row.pk)
+
+
+@pytest.mark.django_db
+def test_an_import_chunk_whose_worker_died_is_sent_again_then_fails_its_job(project_world, settings,
+                                                                             django_capture_on_commit_callbacks):
+    settings.JOB_MAX_REQUEUES = 1
+    old = timezone.now() - LONG_AGO
+    job = ImportJob.objects.create(project=project_world["project"], kind="manifest", source="m.jsonl",
+                                   status="running")
+    chunk = ImportChunk.objects.create(job=job, first_row=501, next_row=620, rows=json.dumps([{}] * 500),
+                                       heartbeat_at=old)
+    done = ImportChunk.objects.create(job=job, first_row=1, next_row=501, rows="[]", heartbeat_at=old,
+                                      finished_at=timezone.now())
+
+    with django_capture_on_commit_callbacks() as sent:
+        assert stale_jobs_sweep() == {"import_chunks": {"requeued": [chunk.pk], "failed": []}}
+    assert len(sent) == 1 and done.requeues == 0
+    ImportChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=old)  # claimed again, and that worker died too
+    assert stale_jobs_sweep() == {"import_chunks": {"requeued": [], "failed": [chunk.pk]}}
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error.startswith("Rows 620-1000: Its worker stopped")
 
 
 def ffmpeg_in(group: int) -> bool:
