@@ -4,10 +4,34 @@ model says about the same pairs. Win rates count ties half; intervals are bootst
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from annotation.models import Judgment, Pair, Project, Video
 from rewardlab.ml.intervals import OUTCOME, bootstrap_ci95, win_rate
-from rewardlab.models import Generation, RewardModel, VideoScore
-from rewardlab.services.rounds import baseline_couples
+from rewardlab.models import AlignmentRun, Generation, RewardModel, VideoScore
+
+BASELINE = "baseline"  # the strategy that pairs candidates with their baselines only
+
+
+def has_baseline(generation: Generation) -> bool:
+    return any(v.get("role") == "baseline" for v in generation.videos)
+
+
+def baseline_couples(generation: Generation, video_ids: list[int]) -> list[tuple[int, int]]:
+    """(candidate video id, baseline video id) per prompt and seed, from the ids the round ingested in the order of
+    ``generation.videos``. A candidate identical to its baseline (an adapter that changed nothing) is one video
+    after ingest, which cannot be paired with itself: it is left out."""
+    by_key: dict[tuple, dict[str, int]] = {}
+    for item, video_id in zip(generation.videos, video_ids, strict=True):
+        by_key.setdefault((item["prompt"], item.get("seed")), {})[item.get("role", "candidate")] = video_id
+    return [(ids["candidate"], ids["baseline"]) for ids in by_key.values()
+            if {"candidate", "baseline"} <= set(ids) and ids["candidate"] != ids["baseline"]]
+
+
+def evaluated_generations(run: AlignmentRun) -> list[Generation]:
+    """The generations that sampled with this run's adapter or guidance, rendered baselines and went to people."""
+    generations = Generation.objects.filter(Q(alignment_run=run) | Q(nrg_run=run), round_status="sent").order_by("pk")
+    return [g for g in generations if has_baseline(g)]
 
 
 def _outcome(choice: str | None, candidate_is_a: bool) -> str | None:

@@ -16,10 +16,9 @@ from django.shortcuts import get_object_or_404, render
 from annotation.media_response import ranged_file_response
 from annotation.models import Project
 from annotation.services.pairing import STRATEGIES
-from rewardlab import base_models, selectors
+from rewardlab import base_models, human_eval, selectors
 from rewardlab import hyperparameters as hp
 from rewardlab.models import AlignmentRun, Run
-from rewardlab.services import rounds
 
 FORM_PARAMS = {"reward": hp.REWARD_TRAIN, "alignment": hp.ALIGNMENT, "latent_reward": hp.LATENT_REWARD,
                "generation": hp.GENERATION}
@@ -74,11 +73,14 @@ def run_detail(request, run_id: int):
         context["comparison"] = selectors.evaluation_table(list(model.evaluations.all())) if model else None
     elif run.kind == Run.Kind.REWARD_EVAL:
         context["comparison"] = selectors.evaluation_table([run])
+    elif run.kind == Run.Kind.ALIGNMENT:  # what people made of the generations with its adapter or guidance
+        context["human_evals"] = [human_eval.generation_human_eval(g) for g in human_eval.evaluated_generations(run)]
     elif run.kind == Run.Kind.GENERATION:
         context["videos"] = selectors.generation_videos(run)
-        if rounds.has_baseline(run):  # candidates meet their baselines; another strategy adds its pairs on top
-            context["strategies"] = [rounds.BASELINE, *context["strategies"]]
-        context["default_strategy"] = context["strategies"][0] if rounds.has_baseline(run) else "all"
+        context["human_eval"] = human_eval.generation_human_eval(run) if human_eval.has_baseline(run) else None
+        if human_eval.has_baseline(run):  # candidates meet their baselines; another strategy adds its pairs on top
+            context["strategies"] = [human_eval.BASELINE, *context["strategies"]]
+        context["default_strategy"] = context["strategies"][0] if human_eval.has_baseline(run) else "all"
     return render(request, "frontend/runs_detail.html", context)
 
 

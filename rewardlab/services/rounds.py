@@ -20,27 +20,10 @@ from annotation.models import Pair, Project, Video
 from annotation.services.ingest import video_ingest
 from annotation.services.pairing import STRATEGIES, pairs_generate
 from config.errors import Conflict, InvalidInput
+from rewardlab.human_eval import BASELINE, baseline_couples, has_baseline
 from rewardlab.models import Generation, Run
 
 log = logging.getLogger(__name__)
-
-BASELINE = "baseline"  # the strategy that pairs candidates with their baselines only
-
-
-def has_baseline(generation: Generation) -> bool:
-    return any(v.get("role") == "baseline" for v in generation.videos)
-
-
-def baseline_couples(generation: Generation, video_ids: list[int]) -> list[tuple[int, int]]:
-    """(candidate video id, baseline video id) per prompt and seed, from the ids the round ingested in the order of
-    ``generation.videos``. A candidate identical to its baseline (an adapter that changed nothing) is one video
-    after ingest, which cannot be paired with itself: it is left out."""
-    by_key: dict[tuple, dict[str, int]] = {}
-    for item, video_id in zip(generation.videos, video_ids, strict=True):
-        by_key.setdefault((item["prompt"], item.get("seed")), {})[item.get("role", "candidate")] = video_id
-    return [(ids["candidate"], ids["baseline"]) for ids in by_key.values()
-            if {"candidate", "baseline"} <= set(ids) and ids["candidate"] != ids["baseline"]]
-
 
 @transaction.atomic
 def generation_send(*, generation: Generation, project: Project, sent_by: AbstractBaseUser, strategy: str | None = None,

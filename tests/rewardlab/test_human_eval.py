@@ -114,3 +114,6 @@ def test_people_judge_the_aligned_model_against_its_base_and_the_counts_are_thei
     for key in ("vq", "mq", "overall"):
         assert 0 <= by_key[key]["reward_win_rate"] <= 1 and by_key[key]["reward_win_rate"] * 4 % 0.5 == 0
     assert by_key["ta"]["reward_win_rate"] is None and result["reward_model"] == reward_model.pk
+
+    board = client_for(manager).get(f"/api/v1/projects/{project.pk}/leaderboard/?dimension=overall").json()
+    assert {candidate, "tiny-wan"} <= {row["model"] for row in board["models"]}  # the new models are ranked too
