@@ -152,8 +152,9 @@ JOB_MAX_REQUEUES = int(os.environ.get("JOB_MAX_REQUEUES", "3"))
 JOB_SWEEP_SECONDS = float(os.environ.get("JOB_SWEEP_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")  # not the working directory
 
-# Upkeep from celery beat (the `beat` service): lapsed leases go back to the queue; runs whose heartbeat stopped
-# are taken back and promoted reward models keep a project's new videos scored.
+# Upkeep from celery beat (the `beat` service), all of it here: lapsed leases go back to the queue; runs whose
+# heartbeat stopped are taken back and promoted reward models keep a project's new videos scored; stale jobs
+# go back to the queue (JOB_* above).
 LEASE_SWEEP_SECONDS = float(os.environ.get("LEASE_SWEEP_SECONDS", "60"))
 RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE = {
@@ -163,6 +164,8 @@ CELERY_BEAT_SCHEDULE = {
                    "options": {"expires": RUN_SWEEP_SECONDS}},
     "keep-videos-scored": {"task": "workers.run_ops.keep_videos_scored", "schedule": RUN_SWEEP_SECONDS,
                            "options": {"expires": RUN_SWEEP_SECONDS}},
+    "sweep-stale-jobs": {"task": "workers.jobs.sweep_stale_jobs", "schedule": JOB_SWEEP_SECONDS,
+                         "options": {"expires": JOB_SWEEP_SECONDS}},
 }
 
 # Runs (rewardlab/conf.py names what each one means). A test worker inherits the environment, so

@@ -1,7 +1,8 @@
 """The direction of dependencies, read from the source (every import, also those inside functions).
 
 annotation never needs rewardlab (rewardlab builds on annotation); selectors are reads and never reach DRF; the
-environment is read in config/ only (config/settings.py), everything else reads Django's settings; and
+environment is read in config/ only (config/settings.py), everything else reads Django's settings, the beat
+schedule included; and
 rewardlab/ml is plain PyTorch without Django.
 """
 
@@ -119,3 +120,14 @@ def test_only_config_reads_the_environment():
                    and not m.startswith("rewardlab.ml")]
     reads = {(str(MODULES[m].relative_to(REPO)), read) for m in django_side for read in _environment_reads(m)}
     assert reads - ENVIRONMENT_ALLOWED == set()
+
+
+def test_the_beat_schedule_is_only_in_settings():
+    """Every periodic task is in CELERY_BEAT_SCHEDULE (config/settings.py), where one reading shows them all."""
+    from django.conf import settings
+
+    assigned = [m for m in MODULES if any(isinstance(node, ast.Attribute) and node.attr == "beat_schedule"
+                                         for node in ast.walk(_tree(m)))]
+    assert assigned == []
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"workers.assignments.expire_leases", "workers.run_ops.sweep_runs", "workers.jobs.sweep_stale_jobs"} <= tasks
