@@ -12,6 +12,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import http_date, parse_http_date_safe
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 
 from annotation import storage
 
@@ -120,6 +122,16 @@ def _with(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
     for name, value in headers.items():
         response[name] = value
     return response
+
+
+def media_responses(*content_types: str) -> dict:
+    """The OpenAPI responses of a ranged media route serving ``content_types``: the whole file, a range, not
+    modified, a range past the end, and the presigned-URL redirect of remote storage."""
+    binary = OpenApiResponse(OpenApiTypes.BINARY)
+    responses = {(code, kind): binary for code in (200, 206) for kind in content_types}
+    return {**responses, 302: OpenApiResponse(description="Remote storage: a presigned URL to the file."),
+            304: OpenApiResponse(description="Not modified (If-None-Match)."),
+            (416, "text/plain"): OpenApiResponse(description="The Range lies past the end of the file.")}
 
 
 def storage_file_response(request: HttpRequest, key: str, *, content_type: str = "video/mp4") -> HttpResponse:

@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.media_response import storage_file_response
+from annotation.media_response import media_responses, storage_file_response
 from annotation.permissions import project_for
 from annotation.selectors.queue import (
     annotator_progress,
@@ -117,17 +117,29 @@ class SkipApi(APIView):
         return Response(self.OutputSerializer(assignment).data)
 
 
-class AssignmentMediaApi(APIView):
-    """The left or right video (or poster) of your live lease, with HTTP Range support."""
+SIDE = OpenApiParameter("side", str, OpenApiParameter.PATH, enum=["left", "right"])
 
-    @extend_schema(
-        parameters=[OpenApiParameter("side", str, OpenApiParameter.PATH, enum=["left", "right"])],
-        responses={(200, "video/mp4"): bytes, (206, "video/mp4"): bytes, (200, "image/jpeg"): bytes},
-    )
-    def get(self, request, assignment_id: int, side: str, kind: str):
+
+class AssignmentMediaApi(APIView):
+    """The left or right video of your live lease, with HTTP Range support."""
+
+    kind = "video"
+
+    @extend_schema(parameters=[SIDE], responses=media_responses("video/mp4"))
+    def get(self, request, assignment_id: int, side: str):
         assignment = assignment_for(user=request.user, assignment_id=assignment_id, with_videos=True)
-        key, content_type = assignment_media_key(assignment=assignment, user=request.user, side=side, kind=kind)
+        key, content_type = assignment_media_key(assignment=assignment, user=request.user, side=side, kind=self.kind)
         return storage_file_response(request, key, content_type=content_type)
+
+
+class AssignmentPosterApi(AssignmentMediaApi):
+    """The poster (a JPEG still) of the left or right video of your live lease."""
+
+    kind = "poster"
+
+    @extend_schema(parameters=[SIDE], responses=media_responses("image/jpeg"))
+    def get(self, request, assignment_id: int, side: str):
+        return super().get(request, assignment_id, side)
 
 
 class ProgressApi(APIView):

@@ -3,14 +3,13 @@
 import mimetypes
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.exports import FORMATS, GRANULARITIES, INCLUDE_VIDEOS
-from annotation.media_response import ranged_file_response
+from annotation.media_response import media_responses, ranged_file_response
 from annotation.models import DatasetVersion
 from annotation.permissions import project_for
 from annotation.selectors.dataset_versions import (
@@ -114,8 +113,7 @@ class ExportDetailApi(APIView):
 
 
 class ExportDownloadApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
-                              (206, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(responses=media_responses(*dict.fromkeys(CONTENT_TYPES.values()), "text/plain; charset=utf-8"))
     def get(self, request, version_id: int, file: str):
         version = dataset_version_for(request.user, version_id)
         path = version_file_path(version, file)

@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.media_response import storage_file_response
+from annotation.media_response import media_responses, storage_file_response
 from annotation.models import Pair
 from annotation.permissions import project_for, require_role
 from annotation.selectors.leaderboard import MAX_ROUNDS, project_leaderboard
@@ -132,7 +132,7 @@ class PairMediaApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("side", str, OpenApiParameter.PATH, enum=["a", "b"])],
-        responses={(200, "video/mp4"): bytes, (206, "video/mp4"): bytes},
+        responses=media_responses("video/mp4"),
     )
     def get(self, request, pair_id: int, side: str):
         pair = _managed_pair(request, pair_id)

@@ -9,7 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.media_response import storage_file_response
+from annotation.media_response import media_responses, storage_file_response
 from annotation.models import Video
 from annotation.permissions import project_for
 from annotation.selectors.videos import video_get, videos_for_manager
@@ -69,7 +69,7 @@ class VideoListApi(APIView):
     @extend_schema(
         operation_id="project_videos_upload",
         request={"multipart/form-data": InputSerializer},
-        responses={201: VideoOutput, 200: VideoOutput, 413: None},
+        responses={201: VideoOutput, 200: VideoOutput},
         description="Upload one video. 201 with the new video (pending until a media worker has processed it), "
                     "200 with the existing one when the project already has these exact bytes.",
     )
@@ -102,7 +102,7 @@ class VideoFileApi(APIView):
     @extend_schema(
         operation_id="project_video_file",
         parameters=[OpenApiParameter("variant", enum=list(VARIANTS), default="playback")],
-        responses={(200, "video/mp4"): bytes, (206, "video/mp4"): bytes},
+        responses=media_responses("video/mp4", "image/jpeg", "application/octet-stream"),
     )
     def get(self, request, project_id: int, video_id: int):
         project = project_for(request.user, project_id, "manager")
