@@ -216,6 +216,8 @@ class AlignmentRun(Run):
     win_rate = models.JSONField(default=dict, blank=True,
                                 help_text="Per dimension, how often the aligned model beat the base, judged by reward_model.")
     win_rate_n = models.PositiveIntegerField(default=0, help_text="Videos behind win_rate.")
+    win_rate_ci95 = models.JSONField(default=dict, blank=True,
+                                     help_text="Per dimension, the 95% bootstrap interval [low, high] of win_rate.")
 
     class Meta:
         constraints = [

@@ -93,7 +93,7 @@ class AlignmentRunOutput(RunOutput):
     class Meta:
         model = AlignmentRun
         fields = [*RunOutput.Meta.fields, "method", "dataset_version", "base_model_path", "reward_model", "dimensions",
-                  "adapter_dir", "latent_reward_dir", "win_rate", "win_rate_n"]
+                  "adapter_dir", "latent_reward_dir", "win_rate", "win_rate_ci95", "win_rate_n"]
 
 
 class GenerationOutput(RunOutput):

@@ -8,7 +8,6 @@ model, seed) so they can be imported as a new annotation round for people to jud
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,10 @@ from pathlib import Path
 import torch
 
 from rewardlab.ml.generate import GenerateConfig, generate_videos
+from rewardlab.ml.intervals import bootstrap_ci95
+from rewardlab.ml.prompt_sets import PROMPT_SETS, read_prompts
+
+__all__ = ["PROMPT_SETS", "WinRateConfig", "evaluate_alignment", "read_prompts", "win_rate_intervals", "win_rates"]
 
 
 @dataclass
@@ -46,24 +49,6 @@ class WinRateConfig:
     dtype: str = "auto"
 
 
-# The paper's evaluation prompt sets ship with the package (MIT, from VideoAlign; see the LICENSE beside them).
-PROMPT_SETS_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
-PROMPT_SETS = tuple(sorted(p.stem for p in PROMPT_SETS_DIR.glob("*.csv")))
-
-
-def read_prompts(path: str | Path) -> list[str]:
-    """Prompts from a bundled set by name (``TA_hard``), a CSV with a ``prompt`` column or a text file with one
-    prompt per line."""
-    path = PROMPT_SETS_DIR / f"{path}.csv" if str(path) in PROMPT_SETS else Path(path)
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            if "prompt" not in (reader.fieldnames or []):
-                raise ValueError(f"{path}: no 'prompt' column (columns: {reader.fieldnames})")
-            return [row["prompt"].strip() for row in reader if row["prompt"].strip()]
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def win_rates(aligned: list[dict[str, float]], base: list[dict[str, float]]) -> dict[str, float]:
     """Per dimension: (wins + ties / 2) / n over matched (prompt, seed) scores."""
     rates = {}
@@ -71,6 +56,18 @@ def win_rates(aligned: list[dict[str, float]], base: list[dict[str, float]]) -> 
         wins = sum((a[dim] > b[dim]) + 0.5 * (a[dim] == b[dim]) for a, b in zip(aligned, base, strict=True))
         rates[dim] = wins / len(aligned)
     return rates
+
+
+def win_rate_intervals(aligned: list[dict[str, float]], base: list[dict[str, float]], prompts: list[str]) -> dict:
+    """Per dimension, the 95% bootstrap interval of ``win_rates``: whole prompts are resampled (the seeds of one
+    prompt are not independent draws)."""
+    intervals = {}
+    for dim in aligned[0]:
+        by_prompt: dict[str, list[float]] = {}
+        for a, b, prompt in zip(aligned, base, prompts, strict=True):
+            by_prompt.setdefault(prompt, []).append(float(a[dim] > b[dim]) + 0.5 * (a[dim] == b[dim]))
+        intervals[dim] = bootstrap_ci95(list(by_prompt.values()))
+    return intervals
 
 
 def evaluate_alignment(config: WinRateConfig, *, progress: Callable[[dict], None] | None = None) -> dict:
@@ -101,6 +98,8 @@ def evaluate_alignment(config: WinRateConfig, *, progress: Callable[[dict], None
     )
     scores = {name: [scorer.score(v["prompt"], v["path"]) for v in rows] for name, rows in videos.items()}
     rates = win_rates(scores[config.aligned_name], scores[config.base_name])
+    intervals = win_rate_intervals(scores[config.aligned_name], scores[config.base_name],
+                                   [v["prompt"] for v in videos[config.aligned_name]])
 
     manifest = out / "manifest.jsonl"
     with manifest.open("w", encoding="utf-8") as f:
@@ -111,7 +110,7 @@ def evaluate_alignment(config: WinRateConfig, *, progress: Callable[[dict], None
                     "seed": row["seed"], "meta": {"reward_scores": score},
                 }) + "\n")
     mean = {name: {d: sum(s[d] for s in rows) / len(rows) for d in rows[0]} for name, rows in scores.items()}
-    result = {"win_rate": rates, "n": len(scores[config.aligned_name]), "videos_manifest": str(manifest),
+    result = {"win_rate": rates, "ci95": intervals, "n": len(scores[config.aligned_name]), "videos_manifest": str(manifest),
               "mean_scores": mean, "config": asdict(config)}
     (out / "win_rate.json").write_text(json.dumps(result, indent=1))
     return result

@@ -9,6 +9,7 @@ rewardlab.ml is imported inside the functions: the web process and the Celery pa
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def align_run(run: AlignmentRun, tracker: RunTracker) -> str:
         return f"{result['steps']} steps; adapter in {result['adapter_dir']}"
     tracker.begin("win_rate", stop_in_progress=True)
     win = _win_rate(run, judge, result["adapter_dir"], tracker)
-    outputs.alignment_win_rate(run=run, attempt=tracker.attempt, win_rate=win["win_rate"], n=win["n"])
+    outputs.alignment_win_rate(run=run, attempt=tracker.attempt, win_rate=win["win_rate"], ci95=win["ci95"], n=win["n"])
     return f"{result['steps']} steps; win rate {win['win_rate']}"
 
 
@@ -138,16 +139,24 @@ def _win_rate(run: AlignmentRun, judge, adapter_dir: str, tracker: RunTracker) -
     config = WinRateConfig(
         base_model_path=run.base_model_path, reward_checkpoint=judge.checkpoint_dir, reward_base_model_path=judge.base_model_path,
         output_dir=str(Path(run.output_dir) / "win_rate"), adapter_dir=adapter_dir,
-        prompts=_eval_prompts(run, int(run.config["win_rate_prompts"])), seeds=list(run.config.get("win_rate_seeds", [0])),
+        prompts=_eval_prompts(run, int(run.config["win_rate_prompts"])), seeds=list(run.config["win_rate_seeds"]),
         device=conf.device(), **_known(WinRateConfig, hp.win_rate_sampling(run.config)),
     )
     return evaluate_alignment(config, progress=tracker.progress)
 
 
 def _eval_prompts(run: AlignmentRun, n: int) -> list[str]:
-    """Held-out prompts first (test, then val), then training prompts: the win rate should not be measured on
-    what the adapter was trained on when anything else is available."""
+    """``n`` prompts of the bundled set the run names, drawn at random (seeded: every run of the set sees the same
+    ones; the files are ordered by topic). With "dataset": the version's held-out prompts first (test, then val),
+    then training prompts, since the win rate should not be measured on what the adapter was trained on when
+    anything else is available."""
     from rewardlab.ml.data import load_pairs
+    from rewardlab.ml.prompt_sets import read_prompts
+
+    source = run.config.get("win_rate_prompt_set", "dataset")
+    if source != "dataset":
+        prompts = read_prompts(source)
+        return random.Random(0).sample(prompts, min(n, len(prompts)))
 
     pairs = load_pairs(datasets.check_trainable(run.dataset_version), split=None)
     order = {"test": 0, "val": 1}

@@ -77,8 +77,8 @@ def alignment_trained(*, run: AlignmentRun, attempt: int, result: dict) -> None:
 
 
 @transaction.atomic
-def alignment_win_rate(*, run: AlignmentRun, attempt: int, win_rate: dict, n: int) -> None:
-    _held_save(AlignmentRun, run, attempt, win_rate=win_rate, win_rate_n=n)
+def alignment_win_rate(*, run: AlignmentRun, attempt: int, win_rate: dict, ci95: dict, n: int) -> None:
+    _held_save(AlignmentRun, run, attempt, win_rate=win_rate, win_rate_ci95=ci95, win_rate_n=n)
 
 
 @transaction.atomic

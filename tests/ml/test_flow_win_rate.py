@@ -9,7 +9,14 @@ from rewardlab.ml.align import AlignConfig, build_examples, run_alignment
 from rewardlab.ml.reward_model import VideoRewardScorer
 from rewardlab.ml.tiny_wan import make_tiny_wan
 from rewardlab.ml.train_reward import RewardTrainConfig, train_reward
-from rewardlab.ml.win_rate import PROMPT_SETS, WinRateConfig, evaluate_alignment, read_prompts, win_rates
+from rewardlab.ml.win_rate import (
+    PROMPT_SETS,
+    WinRateConfig,
+    evaluate_alignment,
+    read_prompts,
+    win_rate_intervals,
+    win_rates,
+)
 from tests.ml.flow_helpers import one_cpu_thread, write_toy_pairs
 
 
@@ -59,6 +66,9 @@ def test_aligned_and_base_videos_are_scored_and_saved_as_a_new_annotation_round(
     assert all((tmp_path / r["video"]).is_file() and not Path(r["video"]).is_absolute() for r in rows)
     by_model = {m: [r["meta"]["reward_scores"] for r in rows if r["model"] == m] for m in ("aligned", "base")}
     assert win_rates(by_model["aligned"], by_model["base"]) == result["win_rate"]
+    prompts = [r["prompt"] for r in rows if r["model"] == "aligned"]
+    assert result["ci95"] == win_rate_intervals(by_model["aligned"], by_model["base"], prompts)
+    assert all(low <= result["win_rate"][d] <= high for d, (low, high) in result["ci95"].items())
 
 
 def test_win_rate_needs_something_to_compare(world, tmp_path):

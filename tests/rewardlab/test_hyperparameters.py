@@ -27,7 +27,8 @@ KINDS = {
     "generation": (hp.GENERATION, GenerateConfig, ["generate", "--base-model-path", "b", "--prompts", "x",
                                                    "--seeds", "0", "--output-dir", "o"]),
 }
-VIDPREF_OWN = {"processes", "win_rate_prompts", "win_rate_seeds", "sampling", "baseline"}  # read by the worker, not an ML config
+VIDPREF_OWN = {"processes", "win_rate_prompts", "win_rate_seeds", "sampling", "baseline",
+               "win_rate_prompt_set"}  # read by the worker, not an ML config
 
 
 def cli(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:

@@ -39,8 +39,9 @@ def test_alignment_win_rates_guided_generation_and_a_new_round():
         assert done.status == "succeeded", done.error
 
     dpo, nrg = AlignmentRun.objects.get(pk=dpo.pk), AlignmentRun.objects.get(pk=nrg.pk)
-    assert set(dpo.win_rate) == {"vq", "mq", "overall"} and dpo.win_rate_n == 2
+    assert set(dpo.win_rate) == {"vq", "mq", "overall"} and dpo.win_rate_n == 4  # 2 prompts x 2 seeds
     assert all(0 <= rate <= 1 for rate in dpo.win_rate.values())
+    assert all(dpo.win_rate_ci95[d][0] <= rate <= dpo.win_rate_ci95[d][1] for d, rate in dpo.win_rate.items())
     assert dpo.adapter_dir.endswith("align/adapter") and nrg.latent_reward_dir and nrg.dimensions == ["vq", "mq"]
 
     client = client_for(admin)

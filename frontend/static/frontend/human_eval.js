@@ -50,7 +50,6 @@ function showHumanEval(section, result) {
 }
 
 function followHumanEval(section) {
-  section.querySelectorAll("[data-field=bar]").forEach(drawInterval);
   const poll = async () => {
     try {
       showHumanEval(section, await getJson(section.dataset.humanEval));
@@ -79,5 +78,6 @@ function followSend(line) {
   poll();
 }
 
+document.querySelectorAll(".interval").forEach(drawInterval);
 document.querySelectorAll("[data-human-eval]").forEach(followHumanEval);
 document.querySelectorAll("[data-field=round][data-status=sending]").forEach(followSend);

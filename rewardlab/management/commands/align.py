@@ -30,4 +30,5 @@ class Command(BaseCommand):
         if not options["queue"]:
             run = AlignmentRun.objects.get(pk=run.pk)
             for dim, rate in run.win_rate.items():
-                self.stdout.write(f"win rate {dim:>8}: {rate:.3f} over {run.win_rate_n} videos")
+                low, high = run.win_rate_ci95.get(dim) or (rate, rate)
+                self.stdout.write(f"win rate {dim:>8}: {rate:.3f} (95% interval {low:.3f}-{high:.3f}) over {run.win_rate_n} videos")
