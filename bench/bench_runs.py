@@ -28,7 +28,7 @@ from _django import django_bench
 
 DATABASE = "vidpref_bench_runs"
 QUEUE = "gpu-bench"
-TRAIN = {"max_steps": 30, "batch_size": 2, "lr": 1e-3, "lora_r": 8, "lora_alpha": 16, "max_pixels": 56 * 112, "save_every": 5}
+TRAIN = {"max_steps": 30, "batch_size": 2, "lr": 1e-3, "lora_r": 8, "lora_alpha": 16, "max_pixels": 56 * 112, "min_pixels": 56 * 112, "save_every": 5}
 
 
 def wait_for(predicate):

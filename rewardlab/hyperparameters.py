@@ -62,7 +62,8 @@ _GPUS = Param("processes", int, 1, 1, 64, help="GPUs for this run (more than 1 l
 
 REWARD_TRAIN = (
     *_from(RewardTrainConfig, *_TRAINING, "batch_size", "grad_accum", "lr", "warmup_ratio", "lora_r", "lora_alpha",
-           "vision", "loss", "theta", "fps", "max_pixels", "save_every", "num_workers", hidden=("num_workers",)),
+           "vision", "loss", "theta", "fps", "max_pixels", "min_pixels", "positions", "resize", "overall", "save_every",
+           "num_workers", hidden=("num_workers", "min_pixels", "positions", "resize", "overall")),
     _GPUS,
 )
 

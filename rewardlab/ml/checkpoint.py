@@ -11,7 +11,7 @@ Our folder (loadable with only itself and the base model):
     training_state.pt            optimiser, scheduler, step, RNG: only while a run can still resume
 
 The released VideoReward folder (KwaiVGI/VideoReward) holds model_config.json and a full state dict
-model.pth (or checkpoint-*/model.pth) with transformers-4.45 names under a PEFT wrapper:
+checkpoint-N/model.pth (the highest N is read; or model.pth itself) with transformers-4.45 names under a PEFT wrapper:
 base_model.model.model.* (language model), base_model.model.visual.*, base_model.model.rm_head.weight,
 with LoRA either merged or as base_layer/lora_A/lora_B. We merge LoRA and rename to transformers-5 names.
 """
@@ -19,7 +19,6 @@ with LoRA either merged or as base_layer/lora_A/lora_B. We merge LoRA and rename
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import fields
 from pathlib import Path
@@ -32,6 +31,9 @@ from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
 
 from rewardlab.ml.folders import swap_in
 from rewardlab.ml.reward_model import (
+    LEGACY_MODE,
+    MODES,
+    VIDEOALIGN_DIMENSIONS,
     RewardConfig,
     VideoRewardModel,
     add_reward_tokens,
@@ -86,7 +88,7 @@ def read_reward_config(folder: str | Path) -> RewardConfig:
     if unknown:
         raise ValueError(f"{path}: unknown fields {sorted(unknown)}")
     try:
-        return RewardConfig(**data)
+        return RewardConfig(**(LEGACY_MODE | data))  # written before the mode fields: trained in the legacy mode
     except TypeError as e:
         raise ValueError(f"{path}: {e}") from e
 
@@ -139,12 +141,19 @@ def load_checkpoint(folder: str | Path, *, base_model_path: str | Path | None = 
 # --- loading the released VideoReward layout -------------------------------------------------------------------
 
 def _videoalign_state_file(folder: Path) -> Path:
+    """The model.pth VideoAlign's load_model_from_checkpoint reads: checkpoint-N with the highest N (a number, so
+    checkpoint-1000 beats checkpoint-999); a model.pth in the folder itself when it has no checkpoint-N."""
+    steps = {int(p.name.removeprefix("checkpoint-")): p for p in folder.glob("checkpoint-*")
+             if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()}
+    if steps:
+        latest = steps[max(steps)]
+        if not (latest / "model.pth").exists():
+            raise FileNotFoundError(f"{latest}: no model.pth; only the full-state-dict layout (save_full_model) "
+                                    "is supported, not adapter_model.safetensors + non_lora_state_dict.pth")
+        return latest / "model.pth"
     if (folder / "model.pth").exists():
         return folder / "model.pth"
-    steps = sorted(folder.glob("checkpoint-*/model.pth"), key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0))
-    if not steps:
-        raise FileNotFoundError(f"{folder}: no model.pth (nor checkpoint-*/model.pth) in the VideoReward folder")
-    return steps[-1]
+    raise FileNotFoundError(f"{folder}: no checkpoint-N/model.pth (nor model.pth) in the VideoReward folder")
 
 
 def _rename_445(key: str) -> str:
@@ -178,29 +187,52 @@ def remap_videoalign_state_dict(state: dict[str, torch.Tensor], *, lora_r: int, 
     return merged, head
 
 
+def _released_config(folder: Path, meta: dict, base_model_path: str | Path | None) -> RewardConfig:
+    """The RewardConfig of a released folder's model_config.json: VideoAlign mode, the template it names."""
+    path = folder / "model_config.json"
+    data_cfg, model_cfg = meta.get("data_config", {}), meta.get("model_config", {})
+    lora_cfg, norm_cfg = meta.get("peft_lora_config", {}), meta.get("inference_config") or {}
+    # inference.py reads rewards 0, 1, 2 as VQ, MQ, TA and normalises exactly those
+    eval_dim = data_cfg.get("eval_dim", ["VQ", "MQ", "TA"])
+    if [d.lower() for d in ([eval_dim] if isinstance(eval_dim, str) else eval_dim)] != list(VIDEOALIGN_DIMENSIONS):
+        raise ValueError(f"{path}: data_config.eval_dim is {eval_dim}; VideoAlign's inference scores VQ, MQ, TA")
+    if model_cfg.get("reward_token", "special") != "special" or model_cfg.get("use_special_tokens") is False:
+        raise ValueError(f"{path}: only reward_token 'special' with use_special_tokens (the released model) is "
+                         f"supported, not {model_cfg.get('reward_token')!r}")
+    if data_cfg.get("prompt_template_type", "detailed_special") != "detailed_special":
+        raise ValueError(f"{path}: prompt_template_type {data_cfg['prompt_template_type']!r} has no reward tokens; "
+                         "only 'detailed_special' is supported")
+    if data_cfg.get("sample_type", "uniform") != "uniform":
+        raise ValueError(f"{path}: sample_type {data_cfg['sample_type']!r} is not supported, only 'uniform'")
+    base_model_path = base_model_path or model_cfg.get("model_name_or_path")
+    if not base_model_path:
+        raise ValueError(f"{path}: no model_config.model_name_or_path; pass base_model_path")
+    dimensions = list(VIDEOALIGN_DIMENSIONS)
+    norm = {d: {"mean": float(norm_cfg[f"{d.upper()}_mean"]), "std": float(norm_cfg[f"{d.upper()}_std"])}
+            for d in dimensions if f"{d.upper()}_mean" in norm_cfg}
+    num_frames = data_cfg.get("num_frames")
+    return RewardConfig(
+        dimensions=dimensions, base_model_path=str(base_model_path),
+        fps=float(data_cfg.get("fps", 2.0)), max_pixels=int(data_cfg.get("max_frame_pixels", 240 * 320)),
+        num_frames=None if num_frames is None else int(num_frames),
+        lora_r=int(lora_cfg.get("lora_r", 16)), lora_alpha=int(lora_cfg.get("lora_alpha", 32)),
+        norm=norm or None, **MODES["videoalign"],
+    )
+
+
 def load_videoalign_checkpoint(folder: str | Path, *, base_model_path: str | Path | None = None,
                                device: str | torch.device = "cpu"):
     """(model, tokenizer, config, patch spec) from a released VideoReward folder, on the Qwen2-VL base it names
-    (or `base_model_path`). The reward tokens are added to the base tokenizer in the released order."""
+    (or `base_model_path`), always in VideoAlign mode. The reward tokens are added to the base tokenizer in the
+    released order. The head is rm_head: with output_dim 3 reward d reads row d (VideoAlign takes the diagonal),
+    with output_dim 1 every reward reads the one row, so the model gets that row once per dimension."""
     folder = Path(folder)
     meta = json.loads((folder / "model_config.json").read_text())
-    data_cfg, model_cfg = meta.get("data_config", {}), meta.get("model_config", {})
-    lora_cfg, norm_cfg = meta.get("peft_lora_config", {}), meta.get("inference_config") or {}
-    dimensions = [d.lower() for d in data_cfg.get("eval_dim", ["VQ", "MQ", "TA"])]
-    base_model_path = base_model_path or model_cfg.get("model_name_or_path")
-    if not base_model_path:
-        raise ValueError(f"{folder / 'model_config.json'}: no model_config.model_name_or_path; pass base_model_path")
-    norm = {d: {"mean": norm_cfg[f"{d.upper()}_mean"], "std": norm_cfg[f"{d.upper()}_std"]}
-            for d in dimensions if f"{d.upper()}_mean" in norm_cfg}
-    vlm, spec = load_base(base_model_path)
-    config = RewardConfig(
-        dimensions=dimensions, base_model_path=str(base_model_path), base_config=base_fingerprint(vlm.config),
-        fps=float(data_cfg.get("fps", 2.0)), max_pixels=int(data_cfg.get("max_frame_pixels", 448 * 448)),
-        lora_r=int(lora_cfg.get("lora_r", 64)), lora_alpha=int(lora_cfg.get("lora_alpha", 128)),
-        norm=norm or None,
-    )
-    tokenizer = AutoTokenizer.from_pretrained(base_model_path)
-    reward_token_ids = add_reward_tokens(vlm, tokenizer, dimensions)
+    config = _released_config(folder, meta, base_model_path)
+    vlm, spec = load_base(config.base_model_path)
+    config.base_config = base_fingerprint(vlm.config)
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model_path)
+    reward_token_ids = add_reward_tokens(vlm, tokenizer, config.dimensions)
     weights, head = remap_videoalign_state_dict(torch.load(_videoalign_state_file(folder), map_location="cpu"),
                                                 lora_r=config.lora_r, lora_alpha=config.lora_alpha)
     rows = weights["model.language_model.embed_tokens.weight"].shape[0]
@@ -209,14 +241,16 @@ def load_videoalign_checkpoint(folder: str | Path, *, base_model_path: str | Pat
     result = vlm.load_state_dict(weights, strict=False)
     missing = [k for k in result.missing_keys if k != "lm_head.weight"]
     if missing or result.unexpected_keys:
-        raise ValueError(f"{folder}: the state dict does not fit {base_model_path}: "
+        raise ValueError(f"{folder}: the state dict does not fit {config.base_model_path}: "
                          f"missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}")
-    if head.shape != (len(dimensions), config.base_config["hidden_size"]):
-        raise ValueError(f"{folder}: rm_head.weight is {tuple(head.shape)}, expected one row per dimension "
-                         f"{dimensions} of size {config.base_config['hidden_size']}")
-    model = VideoRewardModel(vlm, reward_token_ids)
+    hidden, n_dims = config.base_config["hidden_size"], len(config.dimensions)
+    output_dim = meta.get("model_config", {}).get("output_dim", head.shape[0])
+    if head.shape not in ((1, hidden), (n_dims, hidden)) or head.shape[0] != output_dim:
+        raise ValueError(f"{folder}: rm_head.weight is {tuple(head.shape)} with output_dim {output_dim}; expected "
+                         f"output_dim 1 or {n_dims} rows of size {hidden}")
+    model = VideoRewardModel(vlm, reward_token_ids, positions=config.positions)
     with torch.no_grad():
-        model.head.weight.copy_(head)
+        model.head.weight.copy_(head.expand(n_dims, hidden))
     return model.to(device).eval(), tokenizer, config, spec
 
 

@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from rewardlab.ml.config_fields import check_settings, setting
 
 VIDEO_MIN_PIXELS = 128 * 28 * 28  # qwen-vl-utils' floor for video frames
+# How a reward model reads its inputs (reward_model.POSITION_SCHEMES, video.RESIZE_PATHS, reward_model.OVERALL_RULES
+# say what each means); the defaults are VideoAlign's mode (reward_model.MODES).
+POSITIONS = ("1d", "mrope")
+RESIZES = ("qwen-vl-utils", "vidpref-v1")
+OVERALLS = ("sum", "mean")
 TIMESTEP_SAMPLING = ("uniform", "logit_normal")
 ALIGN_METHODS = ("flow_dpo", "flow_rwr")
 
@@ -25,14 +30,23 @@ class RewardModelSettings:
 
     fps: float = setting(2.0, min=0.1, max=60, help="Frames sampled per second of video.")
     max_pixels: int = setting(448 * 448, min=28 * 28, max=4096 * 4096, help="Pixels per frame after resizing.")
-    min_pixels: int = setting(VIDEO_MIN_PIXELS, min=1)
+    min_pixels: int = setting(VIDEO_MIN_PIXELS, min=1, help="Smaller frames grow to this many pixels, even past "
+                              "max_pixels, as qwen-vl-utils does.")
     max_frames: int = setting(768, min=1)
+    num_frames: int | None = setting(None, min=2, help="Frames per video instead of fps sampling (VideoAlign's "
+                                     "data_config.num_frames).")
     lora_r: int = setting(64, min=1, max=1024)
     lora_alpha: int = setting(128, min=1, max=4096)
     lora_dropout: float = setting(0.05, min=0, max=1)
     vision: str = setting("full", choices=("full", "frozen", "lora"), help="How the vision tower trains.")
-    prompt_template: str = ""  # empty: default_template(dimensions)
+    prompt_template: str = ""  # empty: VideoAlign's for vq, mq, ta in VideoAlign mode, else default_template
     overall_weights: dict[str, float] | None = None  # None: equal weights
+    positions: str = setting("1d", choices=POSITIONS, help="RoPE positions: 1d as VideoAlign trained (transformers "
+                             "4.45), or Qwen2-VL's 3-D M-RoPE.")
+    resize: str = setting("qwen-vl-utils", choices=RESIZES, help="Frame sizing and resizing: qwen-vl-utils' float "
+                          "path (VideoAlign), or vidpref-v1 (earlier checkpoints).")
+    overall: str = setting("sum", choices=OVERALLS, help="Overall: the sum of the dimensions (VideoAlign) or their "
+                           "weighted mean.")
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 In the order data flows:
 
-    RewardConfig          what a checkpoint is: dimensions, video sampling, LoRA, normalisation (reward_config.json)
+    RewardConfig          what a checkpoint is: dimensions, video sampling, LoRA, normalisation, and the mode it
+                          reads inputs in (reward_config.json)
     build_user_text       the prompt: video first, then one question per dimension, each ending in its reward token
     RewardInputBuilder    (prompt, video file) -> token ids + Qwen2-VL patches; collate() pads a batch
     VideoRewardModel      Qwen2-VL -> last-layer hidden state at each reward token -> linear head, no bias
@@ -26,7 +27,7 @@ from peft import LoraConfig, get_peft_model
 from rewardlab.ml.config_fields import check_settings
 from rewardlab.ml.configs import RewardModelSettings
 from rewardlab.ml.pipelines import resolve_device
-from rewardlab.ml.video import PatchSpec, decode_video, patchify, resize_frames
+from rewardlab.ml.video import RESIZE_PATHS, PatchSpec, decode_video, patchify, resize_frames
 
 # --- the prompt ---------------------------------------------------------------------------------------------------
 
@@ -66,6 +67,36 @@ def build_user_text(prompt: str, template: str) -> str:
     return template.replace("{prompt}", prompt)
 
 
+# --- the mode: how a checkpoint reads its inputs ------------------------------------------------------------------
+# A checkpoint is scored the way it was trained; reward_config.json records each of these.
+
+VIDEOALIGN_TEMPLATE_FILE = Path(__file__).resolve().parent.parent / "data" / "prompts" / "videoalign_detailed_special.txt"
+VIDEOALIGN_DIMENSIONS = ("vq", "mq", "ta")
+
+
+def videoalign_template() -> str:
+    """VideoAlign's DETAILED_PROMPT_WITH_SPECIAL_TOKEN, the released model's user text, with `{prompt}` marking the
+    prompt (VQ and MQ before it, TA after it)."""
+    return VIDEOALIGN_TEMPLATE_FILE.read_text(encoding="utf-8").replace("{text_prompt}", "{prompt}")
+
+
+POSITION_SCHEMES = {
+    "1d": "1-D: position i for token i on all three M-RoPE sections, as VideoAlign got from transformers 4.45 "
+          "(it called the language model with inputs_embeds and no input_ids)",
+    "mrope": "3-D M-RoPE: Qwen2-VL's temporal/height/width positions for video tokens (get_rope_index)",
+}
+OVERALL_RULES = {
+    "sum": "the sum of the dimensions' scores, as VideoAlign's inference.py reports Overall",
+    "mean": "the weighted mean of the dimensions' scores",
+}
+MODES = {  # the named presets a training run picks from
+    "videoalign": {"positions": "1d", "resize": "qwen-vl-utils", "overall": "sum"},
+    "vidpref-v1": {"positions": "mrope", "resize": "vidpref-v1", "overall": "mean"},
+}
+# reward_config.json written before these fields existed: the mode those checkpoints were trained in
+LEGACY_MODE = MODES["vidpref-v1"]
+
+
 # --- the checkpoint's description -------------------------------------------------------------------------------
 
 @dataclass
@@ -83,7 +114,8 @@ class RewardConfig(RewardModelSettings):
             raise ValueError("reward config: dimensions is empty")
         check_settings(self)
         if not self.prompt_template:
-            self.prompt_template = default_template(self.dimensions)
+            videoalign = self.mode == "videoalign" and sorted(self.dimensions) == sorted(VIDEOALIGN_DIMENSIONS)
+            self.prompt_template = videoalign_template() if videoalign else default_template(self.dimensions)
         missing = [reward_token(d) for d in self.dimensions if reward_token(d) not in self.prompt_template]
         if missing or "{prompt}" not in self.prompt_template:
             raise ValueError(f"reward config: prompt_template needs {{prompt}} and the tokens {missing}")
@@ -94,6 +126,17 @@ class RewardConfig(RewardModelSettings):
     @property
     def reward_tokens(self) -> list[str]:
         return [reward_token(d) for d in self.dimensions]
+
+    @property
+    def mode(self) -> str:
+        """The preset these settings match ("videoalign", "vidpref-v1"), or "custom"."""
+        settings = {"positions": self.positions, "resize": self.resize, "overall": self.overall}
+        return next((name for name, preset in MODES.items() if preset == settings), "custom")
+
+    def describe(self) -> dict[str, str]:
+        """How this checkpoint reads its inputs, in words: for its page and reward_config.json readers."""
+        return {"mode": self.mode, "positions": POSITION_SCHEMES[self.positions], "resize": RESIZE_PATHS[self.resize],
+                "overall": OVERALL_RULES[self.overall], "prompt_template": self.prompt_template}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,12 +186,13 @@ class RewardInputBuilder:
         if self.cache_dir:
             stat = Path(video_path).stat()
             key = f"{Path(video_path).resolve()}|{stat.st_mtime_ns}|{stat.st_size}|{cfg.fps}|{cfg.max_pixels}|" \
-                  f"{cfg.min_pixels}|{cfg.max_frames}|{self.spec.factor}"
+                  f"{cfg.min_pixels}|{cfg.max_frames}|{self.spec.factor}|{cfg.num_frames}|{cfg.resize}"
             cache_file = self.cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()}.pt"
             if cache_file.exists():
                 return torch.load(cache_file)
-        frames, _ = decode_video(video_path, sample_fps=cfg.fps, max_frames=cfg.max_frames)
-        frames = resize_frames(frames, max_pixels=cfg.max_pixels, min_pixels=cfg.min_pixels, factor=self.spec.factor)
+        frames, _ = decode_video(video_path, sample_fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames)
+        frames = resize_frames(frames, max_pixels=cfg.max_pixels, min_pixels=cfg.min_pixels, factor=self.spec.factor,
+                               path=cfg.resize)
         if cache_file:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(f".{uuid.uuid4().hex}.tmp")  # not torch's RNG: training must not see it
@@ -197,10 +241,14 @@ class VideoRewardModel(nn.Module):
 
     The reward tokens' embeddings live in `reward_token_embeds` (trained) and replace the frozen
     embedding table's rows for those ids, so training them needs no gradient for the whole vocabulary.
+    `positions` is the RoPE position scheme (POSITION_SCHEMES): "1d" as VideoAlign trained, or "mrope".
     """
 
-    def __init__(self, vlm: nn.Module, reward_token_ids: list[int]):
+    def __init__(self, vlm: nn.Module, reward_token_ids: list[int], *, positions: str = "1d"):
         super().__init__()
+        if positions not in POSITION_SCHEMES:
+            raise ValueError(f"positions must be one of {', '.join(POSITION_SCHEMES)}, not {positions!r}")
+        self.positions = positions
         self.vlm = vlm  # Qwen2VLForConditionalGeneration, usually wrapped by peft
         hidden_size = self.qwen.config.text_config.hidden_size
         ids = torch.tensor(reward_token_ids)
@@ -227,8 +275,16 @@ class VideoRewardModel(nn.Module):
         embeds = self.qwen.get_input_embeddings()(input_ids)
         reward_embeds = is_reward.to(self.reward_token_embeds.dtype) @ self.reward_token_embeds  # (B, L, H)
         embeds = torch.where(is_reward.any(-1, keepdim=True), reward_embeds.to(embeds.dtype), embeds)
+        if self.positions == "1d":
+            # what transformers 4.45 gave VideoAlign when called without input_ids: position i for token i,
+            # the same on the temporal, height and width sections; explicit ids skip M-RoPE's computation
+            batch_size, length = input_ids.shape
+            position_ids = torch.arange(length, device=input_ids.device).expand(3, batch_size, length)
+            mm_token_type_ids = None
+        else:
+            position_ids = None  # Qwen2-VL computes 3-D M-RoPE from the token types and the video grid
         hidden = self.qwen(
-            input_ids=input_ids, inputs_embeds=embeds, attention_mask=attention_mask,
+            input_ids=input_ids, inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
             mm_token_type_ids=mm_token_type_ids, pixel_values_videos=pixel_values_videos,
             video_grid_thw=video_grid_thw, use_cache=False,
         ).last_hidden_state  # (B, L, H)
@@ -239,19 +295,25 @@ class VideoRewardModel(nn.Module):
 
 
 def add_reward_tokens(vlm: nn.Module, tokenizer, dimensions: list[str]) -> list[int]:
-    """Add the reward tokens to the tokenizer, grow the embeddings if the tokenizer outgrew them, and start the
-    new tokens at the mean embedding of the vocabulary before them. Returns the tokens' ids."""
+    """Add the reward tokens to the tokenizer and return their ids.
+
+    An id inside the embedding table keeps the row it already has: Qwen2-VL's table has unused rows past its
+    tokenizer (151936 rows, 151657 tokens), and VideoAlign's reward tokens start from those rows. Ids past the
+    table grow it, and those rows start at the mean embedding of the vocabulary before them (where transformers
+    4.45 would have drawn them at random; only tables without spare rows, like the tiny test base, get here).
+    """
     tokens = [reward_token(d) for d in dimensions]
     known = len(tokenizer)
     tokenizer.add_tokens([t for t in tokens if t not in tokenizer.get_vocab()], special_tokens=True)
-    if len(tokenizer) > vlm.get_input_embeddings().weight.shape[0]:
+    rows = vlm.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > rows:
         vlm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     ids = tokenizer.convert_tokens_to_ids(tokens)
-    new_ids = [i for i in ids if i >= known]
-    if new_ids:
+    new_rows = [i for i in ids if i >= rows]
+    if new_rows:
         table = vlm.get_input_embeddings().weight
         with torch.no_grad():
-            table[new_ids] = table[:known].mean(dim=0)
+            table[new_rows] = table[:known].mean(dim=0)
     return ids
 
 
@@ -271,21 +333,28 @@ def build_reward_model(vlm: nn.Module, tokenizer, config: RewardConfig) -> Video
         vlm = get_peft_model(vlm, lora)  # freezes every base weight
     if config.vision == "full":
         vlm.get_base_model().model.visual.requires_grad_(True)
-    return VideoRewardModel(vlm, reward_token_ids)
+    return VideoRewardModel(vlm, reward_token_ids, positions=config.positions)
 
 
 # --- scoring ----------------------------------------------------------------------------------------------------
 
+def with_overall(scores: dict[str, float], config: RewardConfig) -> dict[str, float]:
+    """`scores` plus "overall" by the config's rule: their (weighted) sum, as VideoAlign reports it, or their
+    weighted mean; unless the model has an "overall" dimension of its own."""
+    if "overall" in scores:
+        return scores
+    weights = config.overall_weights or {d: 1.0 for d in config.dimensions}
+    total = sum(weights.get(d, 0.0) * scores[d] for d in config.dimensions)
+    if config.overall == "mean":
+        total /= sum(weights.get(d, 0.0) for d in config.dimensions)
+    return {**scores, "overall": total}
+
+
 def normalise(rewards: dict[str, float], config: RewardConfig) -> dict[str, float]:
-    """Per-dimension z-scores from the training set's reward statistics, plus "overall": their weighted mean,
-    unless the model has an "overall" dimension of its own."""
+    """Per-dimension z-scores from the training set's reward statistics, plus "overall" (with_overall)."""
     norm = config.norm or {}
-    scores = {d: (r - norm[d]["mean"]) / norm[d]["std"] if d in norm else r for d, r in rewards.items()}
-    if "overall" not in scores:
-        weights = config.overall_weights or {d: 1.0 for d in config.dimensions}
-        total = sum(weights.get(d, 0.0) for d in config.dimensions)
-        scores["overall"] = sum(weights.get(d, 0.0) * scores[d] for d in config.dimensions) / total
-    return scores
+    return with_overall({d: (r - norm[d]["mean"]) / norm[d]["std"] if d in norm else r for d, r in rewards.items()},
+                        config)
 
 
 class VideoRewardScorer:
@@ -330,7 +399,7 @@ class VideoRewardScorer:
             rewards = self.rewards([self.inputs.encode(prompt, path) for prompt, path in chunk])
             for row in rewards.tolist():
                 raw = dict(zip(self.config.dimensions, row, strict=True))
-                results.append(normalise(raw, self.config) if normalize else raw)
+                results.append(normalise(raw, self.config) if normalize else with_overall(raw, self.config))
             if progress:
                 progress(len(chunk))
         return results

@@ -36,6 +36,7 @@ from rewardlab.ml.folders import recover_folder
 from rewardlab.ml.losses import A_WINS, B_WINS, bt_loss, btt_loss, encode_labels
 from rewardlab.ml.pipelines import resolve_device
 from rewardlab.ml.reward_model import (
+    LEGACY_MODE,
     RewardConfig,
     RewardInputBuilder,
     VideoRewardScorer,
@@ -172,6 +173,7 @@ def reward_statistics(scorer: VideoRewardScorer, pairs: list[PreferencePair], *,
 
 
 def _check_resumable(saved: dict, config: RewardTrainConfig, folder: Path) -> None:
+    saved = LEGACY_MODE | saved  # runs started before the mode fields trained in the legacy mode
     changed = [k for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if changed:
         k = changed[0]

@@ -2,13 +2,14 @@
 
 The data flow, one function per step:
 
-    decode_video(path)                 uint8 (T, 3, H, W) frames sampled at `sample_fps`, and the source fps
-    resize_frames(frames, ...)         uint8 (T, 3, h, w) with h, w multiples of 28, aspect kept, h*w <= max_pixels
+    decode_video(path)                 uint8 (T, 3, H, W) frames sampled at `sample_fps` (or `num_frames`), source fps
+    resize_frames(frames, ...)         uint8 (T, 3, h, w) with h, w multiples of 28, aspect kept, area by smart_resize
     patchify(frames, spec)             float (grid_t*grid_h*grid_w, 3*2*14*14) and grid (t, h, w), normalised
 
-Sampling and resizing follow qwen-vl-utils (what VideoAlign trained with); the patch layout and normalisation
-follow transformers' Qwen2-VL processors. We do it in torch because transformers' video processor needs
-torchvision, which does not install beside the CPU torch here.
+Sampling follows qwen-vl-utils' smart_nframes (VideoAlign's copy of it). Resizing has two paths (RESIZE_PATHS):
+"qwen-vl-utils", what VideoAlign trained and scores with, and "vidpref-v1", what our checkpoints written before
+it used. The patch layout and normalisation follow transformers' Qwen2-VL processors. We do it in torch because
+transformers' video processor needs torchvision, which does not install beside the CPU torch here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
 
 FRAME_FACTOR = 2  # frame counts are even: the temporal patch size
 MAX_ASPECT_RATIO = 200
+
+RESIZE_PATHS = {
+    "qwen-vl-utils": "qwen-vl-utils' smart_resize size (min_pixels not capped, no side floor when shrinking), then "
+                     "torchvision's bicubic antialiased resize of the uint8 frames computed in float32, clamped to "
+                     "[0, 255] and rounded (VideoAlign)",
+    "vidpref-v1": "smart_resize with min_pixels capped at max_pixels and sides of at least 28, then torch's uint8 "
+                  "bicubic antialiased kernel (VidPref checkpoints written before the VideoAlign mode)",
+}
 
 
 class VideoDecodeError(ValueError):
@@ -70,14 +79,23 @@ class PatchSpec:
 
 # --- sampling ---------------------------------------------------------------------------------------------------
 
-def num_sampled_frames(total_frames: int, video_fps: float, *, sample_fps: float = 2.0,
+def num_sampled_frames(total_frames: int, video_fps: float, *, sample_fps: float = 2.0, num_frames: int | None = None,
                        min_frames: int = 4, max_frames: int = 768) -> int:
-    """How many frames to take at `sample_fps`: even, within [min_frames, max_frames] and the video's length."""
-    min_frames = math.ceil(min_frames / FRAME_FACTOR) * FRAME_FACTOR
-    max_frames = math.floor(min(max_frames, total_frames) / FRAME_FACTOR) * FRAME_FACTOR
-    n = total_frames / video_fps * sample_fps
-    n = min(max(n, min_frames), max_frames)
-    return round(n / FRAME_FACTOR) * FRAME_FACTOR
+    """How many frames to take, as qwen-vl-utils' smart_nframes counts them: `num_frames` rounded to even, or
+    `sample_fps` frames a second, even and within [min_frames, max_frames]; never more than the video has, so a
+    clip of 2 or 3 frames gives 2. Fewer than 2 raises VideoDecodeError."""
+    if num_frames is not None:
+        n = round(num_frames / FRAME_FACTOR) * FRAME_FACTOR
+    else:
+        min_frames = math.ceil(min_frames / FRAME_FACTOR) * FRAME_FACTOR
+        max_frames = math.floor(min(max_frames, total_frames) / FRAME_FACTOR) * FRAME_FACTOR
+        n = total_frames / video_fps * sample_fps
+        n = min(max(n, min_frames), max_frames)
+        n = round(n / FRAME_FACTOR) * FRAME_FACTOR
+    n = min(n, total_frames)
+    if n < FRAME_FACTOR:
+        raise VideoDecodeError(f"the video has {total_frames} frames; at least {FRAME_FACTOR} are needed")
+    return n
 
 
 def sample_indices(total_frames: int, n: int) -> list[int]:
@@ -129,13 +147,13 @@ def _decode_frames(path: Path, indices: list[int] | None, total: int) -> tuple[t
     return frames, count
 
 
-def decode_video(path: str | Path, *, sample_fps: float | None = 2.0, min_frames: int = 4,
-                 max_frames: int = 768) -> tuple[torch.Tensor, float]:
+def decode_video(path: str | Path, *, sample_fps: float | None = 2.0, num_frames: int | None = None,
+                 max_frames: int = 768, min_frames: int = 4) -> tuple[torch.Tensor, float]:
     """Decode a video into uint8 frames (T, 3, H, W) and return them with the source fps.
 
-    With `sample_fps`, frames are sampled evenly at that rate, the count even and clamped to
-    [min_frames, max_frames]; with `sample_fps=None` every frame is returned. Videos shorter than
-    `min_frames` frames, or that PyAV cannot read, raise VideoDecodeError naming the file.
+    With `sample_fps`, frames are sampled evenly as num_sampled_frames counts them (`num_frames` instead of the
+    rate when given); with `sample_fps=None` every frame is returned, and a video of fewer than `min_frames`
+    frames raises. Videos PyAV cannot read, or too short to sample, raise VideoDecodeError naming the file.
     The frames are channels-last in memory (a permuted view, as decoded), which saves a copy of the
     whole video; call .contiguous() where a consumer needs the (T, 3, H, W) layout in memory.
     """
@@ -150,9 +168,9 @@ def decode_video(path: str | Path, *, sample_fps: float | None = 2.0, min_frames
         def pick(count: int) -> list[int] | None:
             if sample_fps is None:
                 return None
-            if count < min_frames:
+            if count < FRAME_FACTOR:
                 return []
-            n = num_sampled_frames(count, fps, sample_fps=sample_fps, min_frames=min_frames, max_frames=max_frames)
+            n = num_sampled_frames(count, fps, sample_fps=sample_fps, num_frames=num_frames, max_frames=max_frames)
             return sample_indices(count, n)
 
         frames, decoded = _decode_frames(path, pick(total), total)
@@ -160,42 +178,70 @@ def decode_video(path: str | Path, *, sample_fps: float | None = 2.0, min_frames
             frames, decoded = _decode_frames(path, pick(decoded), decoded)
     except av.error.FFmpegError as e:
         raise VideoDecodeError(f"{path}: cannot decode video ({e})") from e
-    if decoded < min_frames or frames is None:
-        raise VideoDecodeError(f"{path}: the video has {decoded} frames; at least {min_frames} are needed")
+    needed = min_frames if sample_fps is None else FRAME_FACTOR
+    if decoded < needed or frames is None:
+        raise VideoDecodeError(f"{path}: the video has {decoded} frames; at least {needed} are needed")
     return frames.permute(0, 3, 1, 2), fps
 
 
 # --- resizing ---------------------------------------------------------------------------------------------------
 
 def smart_resize(height: int, width: int, *, factor: int = 28, min_pixels: int = VIDEO_MIN_PIXELS,
-                 max_pixels: int = 448 * 448) -> tuple[int, int]:
-    """Frame size for the vision tower: both sides multiples of `factor`, the area within
-    [min_pixels, max_pixels] (min_pixels capped at max_pixels), the aspect ratio kept as closely as possible."""
+                 max_pixels: int = 448 * 448, path: str = "qwen-vl-utils") -> tuple[int, int]:
+    """Frame size for the vision tower: both sides multiples of `factor`, the aspect ratio kept as closely as
+    possible, the area brought under max_pixels or up to min_pixels.
+
+    "qwen-vl-utils" (RESIZE_PATHS) computes it as qwen-vl-utils does: a frame whose rounded area exceeds
+    max_pixels shrinks (sides floored to `factor`), else one under min_pixels grows, even past max_pixels when
+    min_pixels is the larger. "vidpref-v1" caps min_pixels at max_pixels and keeps shrunk sides at least `factor`.
+    """
     if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
         raise ValueError(f"aspect ratio {max(height, width) / min(height, width):.0f} is above {MAX_ASPECT_RATIO}")
-    min_pixels = min(min_pixels, max_pixels)
+    legacy = path == "vidpref-v1"
+    if legacy:
+        min_pixels = min(min_pixels, max_pixels)
     h_bar = max(factor, round(height / factor) * factor)
     w_bar = max(factor, round(width / factor) * factor)
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt(height * width / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+        h_bar = math.floor(height / beta / factor) * factor
+        w_bar = math.floor(width / beta / factor) * factor
+        if legacy:
+            h_bar, w_bar = max(factor, h_bar), max(factor, w_bar)
     elif h_bar * w_bar < min_pixels:
         beta = math.sqrt(min_pixels / (height * width))
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
+    if not h_bar or not w_bar:
+        raise ValueError(f"a {width}x{height} frame shrinks to nothing under max_pixels {max_pixels}; raise max_pixels")
     return h_bar, w_bar
 
 
+RESIZE_CHUNK = 8  # frames resized in float at a time: bounds the float32 copy of a long video
+
+
 def resize_frames(frames: torch.Tensor, *, max_pixels: int = 448 * 448, min_pixels: int = VIDEO_MIN_PIXELS,
-                  factor: int = 28) -> torch.Tensor:
-    """Bicubic, antialiased resize of uint8 frames (T, 3, H, W) to smart_resize's size; stays uint8."""
+                  factor: int = 28, path: str = "qwen-vl-utils") -> torch.Tensor:
+    """Resize uint8 frames (T, 3, H, W) to smart_resize's size, bicubic and antialiased; stays uint8.
+
+    "qwen-vl-utils" does what torchvision's resize does to a uint8 tensor, which is what qwen-vl-utils calls:
+    convert to float32, interpolate, clamp to [0, 255], round. "vidpref-v1" hands the uint8 frames to torch's
+    own uint8 kernel, which rounds differently (up to ~28 grey levels at sharp edges).
+    """
+    if path not in RESIZE_PATHS:
+        raise ValueError(f"resize path must be one of {', '.join(RESIZE_PATHS)}, not {path!r}")
     height, width = frames.shape[-2:]
-    size = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    size = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels, path=path)
     if size == (height, width):
         return frames
-    # torch resizes uint8 directly (rounding and clamping), as torchvision's resize does for uint8 tensors
-    return F.interpolate(frames, size=size, mode="bicubic", antialias=True, align_corners=False)
+    if path == "vidpref-v1":
+        return F.interpolate(frames, size=size, mode="bicubic", antialias=True, align_corners=False)
+    out = torch.empty((frames.shape[0], frames.shape[1], *size), dtype=torch.uint8)
+    for start in range(0, frames.shape[0], RESIZE_CHUNK):
+        chunk = F.interpolate(frames[start:start + RESIZE_CHUNK].float(), size=size, mode="bicubic",
+                              antialias=True, align_corners=False)
+        out[start:start + RESIZE_CHUNK] = chunk.clamp_(0, 255).round_()
+    return out
 
 
 # --- patches ----------------------------------------------------------------------------------------------------
@@ -227,9 +273,9 @@ def patchify(frames: torch.Tensor, spec: PatchSpec = PatchSpec()) -> tuple[torch
 
 
 def load_video_patches(path: str | Path, *, fps: float = 2.0, max_pixels: int = 448 * 448,
-                       min_pixels: int = VIDEO_MIN_PIXELS, max_frames: int = 768,
+                       min_pixels: int = VIDEO_MIN_PIXELS, max_frames: int = 768, resize: str = "qwen-vl-utils",
                        spec: PatchSpec = PatchSpec()) -> tuple[torch.Tensor, torch.Tensor]:
     """decode_video -> resize_frames -> patchify: what the reward model reads from a file."""
     frames, _ = decode_video(path, sample_fps=fps, max_frames=max_frames)
-    frames = resize_frames(frames, max_pixels=max_pixels, min_pixels=min_pixels, factor=spec.factor)
+    frames = resize_frames(frames, max_pixels=max_pixels, min_pixels=min_pixels, factor=spec.factor, path=resize)
     return patchify(frames, spec)

@@ -5,16 +5,12 @@ import shutil
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
 from transformers import AutoTokenizer, Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
 from rewardlab.ml.checkpoint import load_base, save_checkpoint
 from rewardlab.ml.reward_model import (
-    LM_LORA_TARGETS,
     RewardConfig,
-    VideoRewardModel,
     VideoRewardScorer,
-    add_reward_tokens,
     base_fingerprint,
     build_reward_model,
 )
@@ -42,7 +38,8 @@ def trained(tiny_base, tmp_path_factory, clip):
     vlm, spec = load_base(tiny_base)
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     config = RewardConfig(dimensions=["vq", "mq", "ta"], base_model_path=str(tiny_base),
-                          base_config=base_fingerprint(vlm.config), max_pixels=56 * 56, lora_r=4, lora_alpha=8,
+                          base_config=base_fingerprint(vlm.config), max_pixels=56 * 56, min_pixels=56 * 56,
+                          lora_r=4, lora_alpha=8,
                           norm={"vq": {"mean": 0.5, "std": 2.0}, "mq": {"mean": 0.0, "std": 1.0},
                                 "ta": {"mean": -1.0, "std": 0.5}})
     model = build_reward_model(vlm, tokenizer, config)
@@ -64,14 +61,28 @@ def test_saved_checkpoint_scores_like_the_model_it_came_from(trained, clip):
         assert loaded[key] == pytest.approx(scores[key], abs=1e-5)
 
 
-def test_scores_are_normalised_and_overall_is_their_mean(trained, clip):
+def test_scores_are_normalised_and_overall_is_their_sum(trained, clip):
     folder, _ = trained
     scorer = VideoRewardScorer.from_checkpoint(folder, device="cpu")
     raw = scorer.score(PROMPT, clip, normalize=False)
     scores = scorer.score(PROMPT, clip)
     assert scores["vq"] == pytest.approx((raw["vq"] - 0.5) / 2.0, abs=1e-5)
     assert scores["ta"] == pytest.approx((raw["ta"] + 1.0) / 0.5, abs=1e-5)
-    assert scores["overall"] == pytest.approx((scores["vq"] + scores["mq"] + scores["ta"]) / 3, abs=1e-6)
+    assert scores["overall"] == pytest.approx(scores["vq"] + scores["mq"] + scores["ta"], abs=1e-5)
+    assert raw["overall"] == pytest.approx(raw["vq"] + raw["mq"] + raw["ta"], abs=1e-5)
+
+
+def test_a_checkpoint_from_before_the_mode_fields_is_read_in_its_own_mode(trained, tmp_path, clip):
+    folder, _ = trained
+    old = shutil.copytree(folder, tmp_path / "old")
+    data = json.loads((old / "reward_config.json").read_text())
+    for key in ("positions", "resize", "overall"):
+        del data[key]
+    (old / "reward_config.json").write_text(json.dumps(data))
+    scorer = VideoRewardScorer.from_checkpoint(old, device="cpu")
+    assert (scorer.config.mode, scorer.model.positions) == ("vidpref-v1", "mrope")
+    scores = scorer.score(PROMPT, clip)
+    assert scores["overall"] == pytest.approx((scores["vq"] + scores["mq"] + scores["ta"]) / 3, abs=1e-5)
 
 
 def test_checkpoint_keeps_the_reward_tokens_in_its_tokenizer(trained):
@@ -102,43 +113,6 @@ def test_a_different_base_is_refused_by_field(trained, tiny_base, tmp_path):
     AutoTokenizer.from_pretrained(tiny_base).save_pretrained(other)
     with pytest.raises(ValueError, match="vision_depth is 3"):
         VideoRewardScorer.from_checkpoint(folder, base_model_path=other, device="cpu")
-
-
-def to_transformers_445(key: str) -> str:
-    """Our (transformers 5) PEFT key -> the name VideoAlign saved with transformers 4.45."""
-    key = key.replace("base_model.model.model.language_model.", "base_model.model.model.")
-    return key.replace("base_model.model.model.visual.", "base_model.model.visual.")
-
-
-def test_released_videoreward_layout_loads_with_lora_merged(tiny_base, tmp_path, clip):
-    # Build what VideoAlign trains: Qwen2-VL + reward tokens + LoRA on the language model + rm_head, then save
-    # its full state dict the way the released checkpoint is laid out.
-    vlm = Qwen2VLForConditionalGeneration.from_pretrained(tiny_base)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
-    ids = add_reward_tokens(vlm, tokenizer, ["vq", "mq", "ta"])
-    vlm = get_peft_model(vlm, LoraConfig(r=4, lora_alpha=8, target_modules=LM_LORA_TARGETS))
-    reference = VideoRewardModel(vlm, ids)
-    randomise_(reference, names=("lora_B", "head"))
-    state = {to_transformers_445(k): v for k, v in vlm.state_dict().items()}
-    state["base_model.model.rm_head.weight"] = reference.head.weight.detach().clone()
-    folder = tmp_path / "VideoReward"
-    (folder / "checkpoint-10").mkdir(parents=True)
-    torch.save(state, folder / "checkpoint-10" / "model.pth")
-    (folder / "model_config.json").write_text(json.dumps({
-        "data_config": {"fps": 2.0, "max_frame_pixels": 56 * 56, "eval_dim": ["VQ", "MQ", "TA"]},
-        "model_config": {"model_name_or_path": str(tiny_base), "output_dim": 3, "use_special_tokens": True},
-        "peft_lora_config": {"lora_r": 4, "lora_alpha": 8},
-        "inference_config": {"VQ_mean": 1.0, "VQ_std": 2.0, "MQ_mean": 0.0, "MQ_std": 1.0,
-                             "TA_mean": 0.0, "TA_std": 4.0},
-    }))
-
-    config = RewardConfig(dimensions=["vq", "mq", "ta"], base_model_path=str(tiny_base), max_pixels=56 * 56)
-    expected = VideoRewardScorer(reference, tokenizer, config).score(PROMPT, clip, normalize=False)
-    scorer = VideoRewardScorer.from_checkpoint(folder, device="cpu")
-    raw = scorer.score(PROMPT, clip, normalize=False)
-    for dim in ("vq", "mq", "ta"):
-        assert raw[dim] == pytest.approx(expected[dim], abs=1e-4)
-    assert scorer.score(PROMPT, clip)["vq"] == pytest.approx((raw["vq"] - 1.0) / 2.0, abs=1e-4)
 
 
 def test_a_save_cut_short_between_its_renames_leaves_the_previous_checkpoint(tmp_path):

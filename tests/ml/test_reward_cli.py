@@ -23,7 +23,7 @@ def test_train_evaluate_and_score_from_the_command_line(tiny_base, tmp_path, cap
     out = tmp_path / "run"
     handler = signal.getsignal(signal.SIGINT)
     main(["train-reward", "--base", str(tiny_base), "--train", str(FIXTURES / "example.csv"), "--out", str(out),
-          "--max-steps", "2", "--batch-size", "2", "--lora-r", "4", "--lora-alpha", "8", "--max-pixels", "3136",
+          "--max-steps", "2", "--batch-size", "2", "--lora-r", "4", "--lora-alpha", "8", "--max-pixels", "3136", "--min-pixels", "3136",
           "--vision", "frozen", "--lr", "1e-4", "--num-workers", "1", "--frame-cache", str(tmp_path / "frames")])
     trained = last_json(capsys.readouterr().out)
     assert signal.getsignal(signal.SIGINT) is handler  # Ctrl-C handling is put back

@@ -51,7 +51,7 @@ def demo_pairs(tmp_path_factory):
 
 def config_for(tiny_base, pairs, out, **overrides) -> RewardTrainConfig:
     settings = dict(base_model_path=str(tiny_base), train_file=pairs, output_dir=str(out), dimensions=["vq", "mq"],
-                    batch_size=4, lr=1e-3, lora_r=8, lora_alpha=16, max_pixels=56 * 112, seed=0,
+                    batch_size=4, lr=1e-3, lora_r=8, lora_alpha=16, max_pixels=56 * 112, min_pixels=56 * 112, seed=0,
                     frame_cache_dir=str(out.parent / "frames"))
     return RewardTrainConfig(**(settings | overrides))
 
@@ -133,7 +133,7 @@ def test_two_processes_under_torchrun_train_one_model(tiny_base, demo_pairs, tmp
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "rewardlab.ml", "train-reward", "--base", str(tiny_base), "--train", demo_pairs,
                "--out", str(out), "--dims", "vq,mq", "--max-steps", "2", "--batch-size", "2", "--lora-r", "4",
-               "--lora-alpha", "8", "--max-pixels", str(56 * 112), "--vision", "frozen", "--device", "cpu"]
+               "--lora-alpha", "8", "--max-pixels", str(56 * 112), "--min-pixels", str(56 * 112), "--vision", "frozen", "--device", "cpu"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr[-3000:]

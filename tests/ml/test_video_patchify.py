@@ -62,9 +62,10 @@ def test_an_odd_frame_count_repeats_the_last_frame():
 
 @pytest.mark.parametrize("size", [(752, 1360), (384, 672), (48, 64), (1080, 1920), (28, 1400), (500, 500)])
 @pytest.mark.parametrize("max_pixels", [56 * 56, 448 * 448])
-def test_smart_resize_agrees_with_transformers(size, max_pixels):
+def test_legacy_smart_resize_agrees_with_transformers(size, max_pixels):
+    # the vidpref-v1 path (earlier checkpoints) sized frames as transformers' processor does
     min_pixels = min(128 * 28 * 28, max_pixels)
-    ours = smart_resize(*size, max_pixels=max_pixels)
+    ours = smart_resize(*size, max_pixels=max_pixels, path="vidpref-v1")
     assert ours == hf_smart_resize(*size, factor=28, min_pixels=min_pixels, max_pixels=max_pixels)
     assert ours[0] % 28 == 0 and ours[1] % 28 == 0
     assert ours[0] * ours[1] <= max_pixels or min(ours) == 28  # a side never goes below one merged token
@@ -118,9 +119,13 @@ def test_unreadable_video_error_names_the_file(tmp_path):
         decode_video(tmp_path / "missing.mp4")
 
 
-def test_video_shorter_than_four_frames_is_refused(tmp_path):
+def test_clips_of_two_or_three_frames_give_two_and_one_frame_is_refused(tmp_path):
+    # qwen-vl-utils' smart_nframes: the minimum of 4 is capped at the (even) frame count
     short = ffmpeg_clip(tmp_path / "three_frames.mp4", frames=3)
-    with pytest.raises(VideoDecodeError, match="three_frames.mp4.*3 frames"):
-        decode_video(short)
+    frames, _ = decode_video(short)
+    assert torch.equal(frames, decode_video(short, sample_fps=None, min_frames=1)[0][[0, 2]])
+    single = ffmpeg_clip(tmp_path / "one_frame.mp4", frames=1)
+    with pytest.raises(VideoDecodeError, match="one_frame.mp4.*1 frames"):
+        decode_video(single)
     with pytest.raises(VideoDecodeError, match="3 frames"):
         decode_video(short, sample_fps=None)

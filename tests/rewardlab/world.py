@@ -28,7 +28,7 @@ WORKER_ENV = {"RUN_HEARTBEAT_SECONDS": "0.2", "RUN_PROGRESS_FLUSH_SECONDS": "0.1
 
 # Small enough for a CPU test: a few steps of a LoRA-8 tiny Qwen2-VL on 112x56 frames.
 TINY_REWARD_SETTINGS = {"max_steps": 3, "batch_size": 2, "lr": 1e-3, "lora_r": 8, "lora_alpha": 16, "max_pixels": 56 * 112,
-                        "save_every": 1}
+                        "min_pixels": 56 * 112, "save_every": 1}
 
 
 def tiny_reward_base() -> Path:

@@ -12,7 +12,7 @@ from rewardlab.base_models import RUN_DEFAULTS_FILE
 # can take (its position encoding covers 512 pixels a side).
 _TINY_VIDEO = {"num_frames": 9, "height": 32, "width": 32}
 RUN_DEFAULTS = {
-    "tiny-qwen2-vl": {"reward": {"max_steps": 40, "lr": 1e-4, "max_pixels": 112 * 112, "save_every": 20}},
+    "tiny-qwen2-vl": {"reward": {"max_steps": 40, "lr": 1e-4, "max_pixels": 112 * 112, "min_pixels": 112 * 112, "save_every": 20}},
     "tiny-wan": {
         "alignment": {**_TINY_VIDEO, "max_steps": 20, "batch_size": 4, "win_rate_prompts": 2,
                       "sampling": {"steps": 8}},
