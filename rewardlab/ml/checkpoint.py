@@ -254,9 +254,22 @@ def load_videoalign_checkpoint(folder: str | Path, *, base_model_path: str | Pat
     return model.to(device).eval(), tokenizer, config, spec
 
 
+def _is_released(folder: Path) -> bool:
+    return (folder / "model_config.json").exists() and not (folder / CONFIG_FILE).exists()
+
+
+def read_any_config(folder: str | Path) -> RewardConfig:
+    """The RewardConfig of either layout, without loading weights (what a checkpoint's page shows)."""
+    folder = Path(folder)
+    if _is_released(folder):
+        meta = json.loads((folder / "model_config.json").read_text())
+        return _released_config(folder, meta, meta.get("model_config", {}).get("model_name_or_path") or "?")
+    return read_reward_config(folder)
+
+
 def load_any(folder: str | Path, *, base_model_path: str | Path | None = None, device: str | torch.device = "cpu"):
     """Our layout when reward_config.json is there, the released VideoReward layout when model_config.json is."""
     folder = Path(folder)
-    if (folder / "model_config.json").exists() and not (folder / CONFIG_FILE).exists():
+    if _is_released(folder):
         return load_videoalign_checkpoint(folder, base_model_path=base_model_path, device=device)
     return load_checkpoint(folder, base_model_path=base_model_path, device=device)
