@@ -90,6 +90,17 @@ def active_reward_model(project: Project) -> RewardModel | None:
     return RewardModel.objects.filter(project=project, is_active=True).first()
 
 
+def reward_model_reading(model: RewardModel) -> dict[str, str] | None:
+    """How the checkpoint reads its inputs (mode, positions, frame resize, overall, prompt template), from its
+    reward_config.json or released model_config.json; None when the folder cannot be read."""
+    from rewardlab.ml.checkpoint import read_any_config
+
+    try:
+        return read_any_config(model.checkpoint_dir).describe()
+    except (OSError, ValueError):
+        return None
+
+
 def evaluation_table(evaluations: list[RewardEval]) -> dict:
     """Evaluations side by side: one row per evaluation, accuracy with/without ties per dimension; the best
     accuracy without ties of each dimension is flagged."""

@@ -70,6 +70,7 @@ def run_detail(request, run_id: int):
     if run.kind == Run.Kind.REWARD_TRAIN:
         model = selectors.reward_models().filter(source_run=run).first()
         context["reward_model"] = model
+        context["reading"] = selectors.reward_model_reading(model) if model else None
         context["comparison"] = selectors.evaluation_table(list(model.evaluations.all())) if model else None
     elif run.kind == Run.Kind.REWARD_EVAL:
         context["comparison"] = selectors.evaluation_table([run])

@@ -6,7 +6,12 @@ errors e = ||v - v(x_t, σ)||² of the policy θ and of the frozen reference:
     loss = -log sigmoid( -β/2 · ((e_θ,w - e_ref,w) - (e_θ,l - e_ref,l)) )
 
 The policy is rewarded for lowering its error on the winner, relative to the reference, more than on the
-loser. The paper found a timestep-dependent β_t reward-hacks, so β is one constant (500).
+loser. The paper found a timestep-dependent β_t reward-hacks, so β is one constant.
+
+Why 500: it is the β the paper reports for its Flow-DPO runs (arXiv 2501.13918, the alignment experiments'
+implementation details). It is a number from the paper only: VideoAlign's public code (KwaiVGI/VideoAlign)
+releases the reward model and holds no Flow-DPO, so there is no code default to match. The scale is large
+because e is a squared error of a velocity averaged per element, so the errors' differences are small.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from rewardlab.ml.configs import LatentRewardTrainConfig
 from rewardlab.ml.data import load_pairs
 from rewardlab.ml.flow_matching import add_noise, sample_sigmas
 from rewardlab.ml.latent_cache import latent_cache, load_latents, load_tensor
-from rewardlab.ml.losses import A_WINS, B_WINS, bt_loss, encode_labels
+from rewardlab.ml.losses import A_WINS, B_WINS, MISSING, btt_loss, encode_labels
 from rewardlab.ml.pipelines import FlowPipeline, load_flow_pipeline, read_pipeline_class
 
 NRG_CONFIG = "nrg_config.json"
@@ -91,11 +91,12 @@ class LatentRewardModel(nn.Module):
 
 # -- training -------------------------------------------------------------------------------------------
 
-def latent_reward_bt_step(
+def latent_reward_btt_step(
     model: LatentRewardModel, flow: FlowPipeline, batch: list[CachedExample], *, timestep_sampling: str,
     micro_batch_size: int, generator: torch.Generator,
 ) -> dict:
-    """Accumulate the BT gradient of one batch: both videos of a pair get the same noise and σ."""
+    """Accumulate the gradient of one batch under Bradley–Terry with ties, the VideoReward model's loss (VideoAlign
+    §3.2), so tied pairs teach too: both videos of a pair get the same noise and σ."""
     loss, correct, decided = 0.0, 0, 0
     for chunk in micro_batches(batch, micro_batch_size):
         frames = chunk[0].shape[1]
@@ -108,7 +109,7 @@ def latent_reward_bt_step(
         with torch.autocast(flow.device.type, dtype=torch.bfloat16, enabled=flow.device.type == "cuda"):
             r_a = model(add_noise(x_a, noise, sigma), sigma, text).float()
             r_b = model(add_noise(x_b, noise, sigma), sigma, text).float()
-        chunk_loss = bt_loss(r_a, r_b, labels)
+        chunk_loss = btt_loss(r_a, r_b, labels)
         (chunk_loss * len(chunk) / len(batch)).backward()
         loss += chunk_loss.item() * len(chunk) / len(batch)
         won = torch.where(labels == A_WINS, r_a > r_b, r_b > r_a)
@@ -126,14 +127,15 @@ def train_latent_reward(
     dimensions = config.dimensions or sorted({d for p in pairs for d, v in p.labels.items() if v in ("A", "B")})
     labels = encode_labels([p.labels for p in pairs], dimensions)
     decided = ((labels == A_WINS) | (labels == B_WINS)).any(dim=1)
+    labelled = (labels != MISSING).any(dim=1)  # ties train too (BTT); a pair with no label on these dimensions not
     if not dimensions or not decided.any():
         raise NoDecidedPairsError(
             f"{config.pairs_file}: no pair is decided on {dimensions or 'any dimension'}; the latent reward model "
-            "needs A/B judgments (ties and unlabelled pairs are skipped)"
+            "needs A/B judgments (ties alone cannot order the videos)"
         )
     flow = load_flow_pipeline(config.base_model_path, device=config.device, dtype=config.dtype)
     cache = latent_cache(config, flow)
-    kept = [(p, y) for p, y, d in zip(pairs, labels, decided, strict=True) if d]
+    kept = [(p, y) for p, y, keep in zip(pairs, labels, labelled, strict=True) if keep]
     prompts = [p.prompt for p, _ in kept]
     text = dict(zip(prompts, cache.prompt_files(prompts), strict=True))
     examples = []
@@ -153,7 +155,7 @@ def train_latent_reward(
     for step in range(total_steps):
         batch = batch_for_step(examples, step, config.batch_size, config.seed)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        metrics = latent_reward_bt_step(model, flow, batch, timestep_sampling=config.timestep_sampling,
+        metrics = latent_reward_btt_step(model, flow, batch, timestep_sampling=config.timestep_sampling,
                                         micro_batch_size=config.micro_batch_size, generator=generator)
         if not math.isfinite(metrics["loss"]):
             raise FloatingPointError(

@@ -1,7 +1,9 @@
 """Pairwise reward losses: Bradley–Terry, and Bradley–Terry with ties (Rao–Kupper), as in VideoAlign §3.2.
 
 Inputs are rewards of the two videos of each pair, (B, D) for B pairs and D dimensions, and labels (B, D) in
-the pair's canonical order: A_WINS, B_WINS, TIE or MISSING. Both losses average over the labelled entries.
+the pair's canonical order: A_WINS, B_WINS, TIE or MISSING. Both losses are the mean over all B×D entries, the
+entries they ignore counting as 0, as VideoAlign's trainer.py computes `(loss * mask).mean()`: a batch with
+missing labels (or, for BT, ties) pulls less, rather than its labelled entries pulling harder.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ def encode_labels(labels: list[dict[str, str | None]], dimensions: list[str]) ->
 
 
 def _masked_mean(losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    # sum / count keeps the graph connected (a zero loss) when nothing is labelled
-    return (losses * mask).sum() / mask.sum().clamp(min=1)
+    # where(), not a product: an ignored entry's loss may be inf without making the mean nan
+    return torch.where(mask, losses, torch.zeros_like(losses)).mean()
 
 
 def bt_loss(rewards_a: torch.Tensor, rewards_b: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -157,7 +157,8 @@ def reward_statistics(scorer: VideoRewardScorer, pairs: list[PreferencePair], *,
                       rank: int = 0, world: int = 1) -> dict[str, dict[str, float]]:
     """Mean and std of each dimension's raw reward over the distinct training videos (for normalisation)."""
     videos = sorted({(p.prompt, str(v)) for p in pairs for v in (p.path_a, p.path_b)})[rank::world]
-    rewards = [list(s.values()) for s in scorer.score_many(videos, batch_size=batch_size, normalize=False)]
+    rewards = [[s[d] for d in scorer.dimensions] for s in scorer.score_many(videos, batch_size=batch_size,
+                                                                           normalize=False)]
     rewards = torch.tensor(rewards, dtype=torch.float64).reshape(-1, len(scorer.dimensions))
     sums = torch.stack([torch.full((len(scorer.dimensions),), float(len(rewards)), dtype=torch.float64),
                         rewards.sum(0), (rewards ** 2).sum(0)])

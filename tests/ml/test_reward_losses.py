@@ -18,10 +18,10 @@ def test_bt_loss_is_minus_log_sigmoid_of_the_chosen_margin():
     assert bt_loss(one(1.0), one(0.0), torch.tensor([[B_WINS]])).item() == pytest.approx(1.3132616875)
 
 
-def test_bt_loss_ignores_ties_and_missing_labels():
+def test_bt_loss_counts_ties_and_missing_labels_as_zero_in_the_mean():
     rewards_a, rewards_b = torch.tensor([[1.0, 5.0, -3.0]]), torch.tensor([[0.0, 0.0, 0.0]])
     loss = bt_loss(rewards_a, rewards_b, torch.tensor([[A_WINS, TIE, MISSING]]))
-    assert loss.item() == pytest.approx(0.3132616875)
+    assert loss.item() == pytest.approx(0.3132616875 / 3)  # trainer.py: (loss * nontied_mask).mean()
 
 
 def test_btt_decided_pairs_subtract_log_theta_from_the_margin():
@@ -48,11 +48,11 @@ def test_btt_probabilities_of_win_loss_and_tie_sum_to_one():
         assert sum(probs) == pytest.approx(1.0)
 
 
-def test_losses_average_over_labelled_entries_only():
+def test_btt_divides_by_all_entries_as_videoalign_does():
     rewards_a = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
     rewards_b = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
     labels = torch.tensor([[A_WINS, MISSING], [B_WINS, TIE]])
-    expected = (1.0435917782 * 2 + math.log(1.5)) / 3
+    expected = (1.0435917782 * 2 + math.log(1.5)) / 4  # trainer.py: (loss * valid_mask).mean() over B x N
     assert btt_loss(rewards_a, rewards_b, labels).item() == pytest.approx(expected)
 
 

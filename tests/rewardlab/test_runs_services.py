@@ -116,6 +116,11 @@ def test_a_promoted_reward_model_scores_the_project_picks_uncertain_pairs_and_is
                             dimensions=["vq", "mq"], hyperparameters=world.TINY_REWARD_SETTINGS, enqueue=False)
     assert runner.execute_run(run_id=run.pk).status == "succeeded"
     model = run.reward_model
+    browser = Client()
+    browser.login(username="boss", password=PASSWORD)
+    page = browser.get(f"/runs/{run.pk}/").content.decode()  # the model's page says how it reads a video
+    assert "<dd>videoalign</dd>" in page and "1-D: position i for token i" in page and "torchvision" in page
+    assert "&lt;|VQ_reward|&gt;" in page and "sum of the dimensions" in page
 
     reward_model_promote(reward_model=model, promoted_by=admin)
     scoring = model.score_runs.get()
