@@ -18,8 +18,10 @@ HUMAN = {"A": 1, "B": -1, "tie": 0}
 
 def evaluate_pairs(scorer: VideoRewardScorer, pairs: list[PreferencePair], *, batch_size: int = 4,
                    progress: Callable[[dict], None] | None = None) -> dict:
-    """{"dimensions": {dim: metrics}, "overall": metrics}; "overall" compares the weighted mean score with the
-    pairs' "overall" labels. A dimension without labels in `pairs` gets n_pairs 0 and None accuracies."""
+    """{"dimensions": {dim: metrics}, "overall": metrics}; "overall" compares the checkpoint's overall score (the
+    sum of the dimensions in VideoAlign mode) with the pairs' "overall" labels. Pairs keep their order, which
+    VideoAlign's tie-calibrated accuracy depends on. A dimension without labels in `pairs` gets n_pairs 0 and None
+    accuracies."""
     videos = sorted({(p.prompt, str(v)) for p in pairs for v in (p.path_a, p.path_b)})
     done = 0
 
