@@ -24,13 +24,24 @@ token() { .venv/bin/python manage.py shell -v 0 -c "from rest_framework.authtoke
 ADMIN=$(token admin)
 ANNOTATOR=$(.venv/bin/python manage.py shell -v 0 -c "from annotation.models import Membership; print(Membership.objects.filter(role='annotator').first().user.username)")
 ANNOTATOR_TOKEN=$(token "$ANNOTATOR")
+# Real ids for the path parameters (a lease for the annotator, too), so the cases reach past the 404s.
+.venv/bin/python manage.py shell -v 0 -c "
+from django.contrib.auth.models import User
+from annotation.models import Pair, Project, Video
+from annotation.services.assignment import assignment_next
+project = Project.objects.order_by('pk').first()
+lease = assignment_next(project=project, annotator=User.objects.get(username='$ANNOTATOR'))
+print('[parameters]')
+print(f'project_id = {project.pk}\nvideo_id = {Video.objects.filter(project=project).first().pk}')
+print(f'pair_id = {Pair.objects.filter(project=project).first().pk}\nassignment_id = {lease.pk}')
+" > "$OUT/schemathesis.toml"
 .venv/bin/gunicorn config.wsgi -w 2 -b 127.0.0.1:$PORT --timeout 120 > "$OUT/gunicorn.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER' EXIT
 for _ in $(seq 60); do curl -sf "http://127.0.0.1:$PORT/api/schema/" -o "$OUT/schema.yaml" && break; sleep 1; done
 for who in admin annotator; do
   key=$ADMIN; [ "$who" = annotator ] && key=$ANNOTATOR_TOKEN
-  "$ST" run "$OUT/schema.yaml" --url "http://127.0.0.1:$PORT" --checks not_a_server_error -n "$EXAMPLES" \
+  "$ST" --config-file "$OUT/schemathesis.toml" run "$OUT/schema.yaml" --url "http://127.0.0.1:$PORT" --checks not_a_server_error -n "$EXAMPLES" \
     -H "Authorization: Token $key" --workers 2 --request-timeout 60 --report har \
     --report-har-path "$OUT/$who.har" --no-color > "$OUT/$who.txt" 2>&1 || true
   tail -n 4 "$OUT/$who.txt"

@@ -84,12 +84,12 @@ class ExportListApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(required=False, allow_blank=True, default="")
         formats = serializers.ListField(child=serializers.CharField(), help_text=f"Any of {', '.join(FORMATS)}.")
-        granularity = serializers.CharField(required=False, default="consensus", help_text=" or ".join(GRANULARITIES))
+        granularity = serializers.ChoiceField(choices=GRANULARITIES, required=False, default="consensus")
         splits = serializers.DictField(child=serializers.FloatField(), required=False,
                                        help_text='Fractions summing to 1 (default {"train": 0.8, "val": 0.1, "test": 0.1}).')
         seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=INT64_MAX)
-        include_videos = serializers.CharField(required=False, allow_blank=True, default="",
-                                               help_text=f"Empty or one of {', '.join(m for m in INCLUDE_VIDEOS if m)}.")
+        include_videos = serializers.ChoiceField(choices=INCLUDE_VIDEOS, required=False, allow_blank=True, default="",
+                                                 help_text="Also copy the videos: a folder, a tar or a zip.")
         filters = DatasetFiltersSerializer(required=False)
 
     @extend_schema(responses=DatasetVersionOutput(many=True))
