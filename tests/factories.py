@@ -56,6 +56,7 @@ class MembershipFactory(DjangoModelFactory):
 class PromptFactory(DjangoModelFactory):
     class Meta:
         model = Prompt
+        django_get_or_create = ("project", "text")
 
     project = factory.SubFactory(ProjectFactory)
     text = factory.Sequence(lambda n: f"prompt {n}-{secrets.token_hex(3)}: a red fox runs through snow")

@@ -6,25 +6,21 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from annotation.models import GenerationModel, Pair, Prompt, Video
+from annotation.models import GenerationModel, Pair, Video
 from annotation.services import pairing
 from annotation.services.pairing import pairs_generate, register_strategy
 from config.errors import InvalidInput
+from tests.factories import GenerationModelFactory, PromptFactory, VideoFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def add_videos(project, *, prompts: int, models: int, seeds=(None,), status="ready") -> list[Video]:
     """Video rows (no files: pairing reads only rows) for every prompt x model x seed."""
-    start = Video.objects.count()
-    prompt_rows = [Prompt.objects.get_or_create(project=project, text_sha256=f"{p:064x}", defaults={"text": f"prompt {p}"})[0]
-                   for p in range(prompts)]
-    model_rows = [GenerationModel.objects.get_or_create(project=project, name=f"model-{m}")[0] for m in range(models)]
-    return Video.objects.bulk_create([
-        Video(project=project, prompt=p, generation_model=m, seed=s, status=status, original=f"x/{i}",
-              sha256=f"{start + i:064x}")
-        for i, (p, m, s) in enumerate(itertools.product(prompt_rows, model_rows, seeds))
-    ])
+    prompt_rows = [PromptFactory(project=project, text=f"prompt {p}") for p in range(prompts)]
+    model_rows = [GenerationModelFactory(project=project, name=f"model-{m}") for m in range(models)]
+    return [VideoFactory(project=project, prompt=p, generation_model=m, seed=s, status=status)
+            for p, m, s in itertools.product(prompt_rows, model_rows, seeds)]
 
 
 def assert_invariants(project) -> list[Pair]:

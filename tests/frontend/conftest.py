@@ -14,7 +14,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def browser_page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # A context of its own, so a test can open a second page on the same session (page.context.new_page()).
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.set_default_timeout(20_000)
         yield page
         browser.close()

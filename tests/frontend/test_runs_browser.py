@@ -4,16 +4,15 @@ page, watches its progress reach 100%, and promotes the checkpoint it registered
 import pytest
 from django.db import connection
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from rewardlab.models import Run
 from rewardlab.services.runs import run_cancel
 from rewardlab.services.submit import reward_run_create
 from tests.conftest import PASSWORD, make_user, start_worker, stop_worker, wait_until
+from tests.frontend.conftest import log_in
 from tests.rewardlab import world
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 QUEUE = "gpu-rewardlab-browser"
 
 
@@ -27,8 +26,8 @@ def gpu_worker(settings):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_server, gpu_worker, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
+def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_server, gpu_worker, browser_page,
+                                                                         orm_beside_playwright):
     project = world.build_project(name="Browser runs")
     version = world.export_version(project)
     base = world.tiny_reward_base()
@@ -40,70 +39,62 @@ def test_an_admin_starts_a_tiny_reward_run_and_sees_its_progress_reach_100(live_
     outsider.login(username=manager.username, password=PASSWORD)
     assert outsider.get("/runs/").status_code == 403
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        page.set_default_timeout(20_000)
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{live_server.url}/login/?next=/runs/")
-        page.fill("input[name=username]", admin.username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/runs/")
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server, admin.username, "/runs/")
 
-        # Choosing a base model fills in the settings it suggests (the tiny models': small videos, short runs).
-        generation = page.locator("#generation-form")
-        generation.locator("select[name=base_model_path]").select_option(str(generator))
-        expect(generation.locator("input[name='hp.width']")).to_have_value("32")
-        expect(generation.locator("input[name='hp.steps']")).to_have_value("8")
+    # Choosing a base model fills in the settings it suggests (the tiny models': small videos, short runs).
+    generation = page.locator("#generation-form")
+    generation.locator("select[name=base_model_path]").select_option(str(generator))
+    expect(generation.locator("input[name='hp.width']")).to_have_value("32")
+    expect(generation.locator("input[name='hp.steps']")).to_have_value("8")
 
-        form = page.locator("#reward-run-form")
-        form.locator("select[name=dataset_version]").select_option(str(version.pk))
-        form.locator("select[name=base_model_path]").select_option(str(base))
-        expect(form.locator("input[name='hp.max_steps']")).to_have_value("40")
-        form.locator("input[name=name]").fill("from the browser")
-        form.locator("input[name=dimensions]").fill("vq, mq")
-        form.locator("summary").click()
-        for name, value in world.TINY_REWARD_SETTINGS.items():
-            form.locator(f"input[name='hp.{name}']").fill(str(value))
-        form.locator("button[type=submit]").click()
+    form = page.locator("#reward-run-form")
+    form.locator("select[name=dataset_version]").select_option(str(version.pk))
+    form.locator("select[name=base_model_path]").select_option(str(base))
+    expect(form.locator("input[name='hp.max_steps']")).to_have_value("40")
+    form.locator("input[name=name]").fill("from the browser")
+    form.locator("input[name=dimensions]").fill("vq, mq")
+    form.locator("summary").click()
+    for name, value in world.TINY_REWARD_SETTINGS.items():
+        form.locator(f"input[name='hp.{name}']").fill(str(value))
+    form.locator("button[type=submit]").click()
 
-        page.wait_for_url("**/runs/*/")
-        expect(page.locator("[data-field=percent]")).to_have_text("100%", timeout=120_000)
-        expect(page.locator("[data-field=status]")).to_have_text("succeeded")
-        expect(page.locator("table.compare")).to_contain_text("from the browser")  # the held-out evaluation
-        expect(page.locator("table.compare thead")).to_contain_text("Visual Quality")  # labels, not keys
-        assert page.locator("[data-field=log]").inner_text().count("phase train started") == 1
-        # The curves: the loss has a point per training step, the accuracy a curve per dimension.
-        loss = page.locator("#chart-loss polyline", has_text="loss")
-        expect(loss).to_have_count(1)
-        assert len(loss.get_attribute("points").split()) == world.TINY_REWARD_SETTINGS["max_steps"]
-        expect(page.locator("#chart-acc svg")).to_contain_text("vq")
-        expect(page.locator("#chart-acc svg")).to_contain_text("mq")
+    page.wait_for_url("**/runs/*/")
+    expect(page.locator("[data-field=percent]")).to_have_text("100%", timeout=120_000)
+    expect(page.locator("[data-field=status]")).to_have_text("succeeded")
+    expect(page.locator("table.compare")).to_contain_text("from the browser")  # the held-out evaluation
+    expect(page.locator("table.compare thead")).to_contain_text("Visual Quality")  # labels, not keys
+    assert page.locator("[data-field=log]").inner_text().count("phase train started") == 1
+    # The curves: the loss has a point per training step, the accuracy a curve per dimension.
+    loss = page.locator("#chart-loss polyline", has_text="loss")
+    expect(loss).to_have_count(1)
+    assert len(loss.get_attribute("points").split()) == world.TINY_REWARD_SETTINGS["max_steps"]
+    expect(page.locator("#chart-acc svg")).to_contain_text("vq")
+    expect(page.locator("#chart-acc svg")).to_contain_text("mq")
 
-        page.get_by_role("button", name="Promote to the project's reward model").click()
-        expect(page.get_by_text("The project's reward model")).to_be_visible()
-        expect(page.get_by_text("It scores the project's videos")).to_be_visible()  # the promotion queued that
+    page.get_by_role("button", name="Promote to the project's reward model").click()
+    expect(page.get_by_text("The project's reward model")).to_be_visible()
+    expect(page.get_by_text("It scores the project's videos")).to_be_visible()  # the promotion queued that
 
-        # A run started elsewhere (here: as a shell command does) is announced on the runs list, which offers to
-        # show it.
-        page = page.context.new_page()  # the run page may still be reloading after the promotion
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{live_server.url}/runs/")
-        notice = page.locator("[data-role=new-runs]")
-        expect(notice).to_be_hidden()
-        script_run = reward_run_create(created_by=admin, dataset_version=version, base_model_path=str(base),
-                                       name="from a script", enqueue=False)
-        expect(notice).to_be_visible(timeout=30_000)
-        run_cancel(run=script_run)  # no run left running: the list polls slowly again
-        # The ORM ran inside Playwright's event loop, which gives it a connection of its own: close it now, or it
-        # outlives the test database.
-        connection.close()
-        notice.locator("a").click()
-        expect(page.locator("#runs-table")).to_contain_text("from a script")
-        expect(notice).to_be_hidden()
-        browser.close()
+    # A run started elsewhere (here: as a shell command does) is announced on the runs list, which offers to
+    # show it.
+    page = page.context.new_page()  # the run page may still be reloading after the promotion
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/runs/")
+    notice = page.locator("[data-role=new-runs]")
+    expect(notice).to_be_hidden()
+    script_run = reward_run_create(created_by=admin, dataset_version=version, base_model_path=str(base),
+                                   name="from a script", enqueue=False)
+    expect(notice).to_be_visible(timeout=30_000)
+    run_cancel(run=script_run)  # no run left running: the list polls slowly again
+    # The ORM ran inside Playwright's event loop, which gives it a connection of its own: close it now, or it
+    # outlives the test database.
+    connection.close()
+    notice.locator("a").click()
+    expect(page.locator("#runs-table")).to_contain_text("from a script")
+    expect(notice).to_be_hidden()
     assert errors == []
     assert project.reward_models.get().is_active
     # Promoting it queued a scoring run of the project's videos, which the worker finishes.

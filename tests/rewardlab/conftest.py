@@ -6,10 +6,7 @@ from config.celery import app
 from tests.conftest import start_worker, stop_worker
 from tests.ml.flow_helpers import one_cpu_thread
 from tests.rewardlab import world
-
-# Runs in these tests go to this queue, which only our workers consume: a test can kill its worker without
-# touching the session's shared one.
-QUEUE = "gpu-rewardlab-tests"
+from tests.rewardlab.world import QUEUE
 
 
 @pytest.fixture(autouse=True)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 
 from config.celery import app
 from rewardlab.models import Run
 from tests.conftest import start_worker, stop_worker, wait_until
 from tests.rewardlab import world
-from tests.rewardlab.conftest import QUEUE
-from tests.rewardlab.test_runs_worker import at_step, run_in, start_reward_run
+from tests.rewardlab.world import QUEUE, at_step, run_in, start_reward_run
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")]
@@ -58,25 +58,31 @@ class OwnRedis:
         return redis.Redis(port=self.port).hlen("unacked")
 
 
-def _drop_producer_pool() -> None:
-    # The app caches the connection pool of the broker URL it first used; without this it would go on publishing
-    # to the shared Redis. (kombu keeps each URL's pool, so switching back finds the shared Redis's pool again.)
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 @pytest.fixture
-def own_redis(tmp_path, monkeypatch):
-    """Our redis-server as the Celery broker of this process and of the workers it starts (they inherit the
-    environment, and Celery reads CELERY_BROKER_URL before its settings)."""
+def own_redis(tmp_path):
+    """Our redis-server as the Celery broker of this process and of the workers it starts.
+
+    This process sends through an app of its own, made current for the test (the tasks are shared tasks, so they
+    go through the current app), configured as the project's app but for the broker URL; workers get the URL in
+    their environment (Celery reads CELERY_BROKER_URL before its settings).
+    """
     server = OwnRedis(tmp_path)
     server.start()
-    with monkeypatch.context() as patch:
-        patch.setenv("CELERY_BROKER_URL", server.url)
-        _drop_producer_pool()
+    own = Celery("vidpref-own-redis", set_as_current=False)
+    own.config_from_object("django.conf:settings", namespace="CELERY")
+    own.conf.update(broker_url=server.url, task_queues=app.conf.task_queues, task_default_queue=app.conf.task_default_queue)
+    own.set_current()
+    try:
         yield server
-    _drop_producer_pool()
-    server.stop()
+    finally:
+        app.set_current()
+        own.pool.force_close_all()
+        server.stop()
+
+
+def worker_on(server: OwnRedis):
+    return start_worker(queues=QUEUE, concurrency=1, extra_env={**world.WORKER_ENV, "CELERY_BROKER_URL": server.url},
+                        purge=False)
 
 
 def test_a_run_queued_with_no_worker_survives_a_redis_restart(own_redis, trained_on):
@@ -86,7 +92,7 @@ def test_a_run_queued_with_no_worker_survives_a_redis_restart(own_redis, trained
     own_redis.restart()
     assert own_redis.queued() == 1
 
-    worker = start_worker(queues=QUEUE, concurrency=1, extra_env=world.WORKER_ENV, purge=False)
+    worker = worker_on(own_redis)
     try:
         run = run_in(run_id, "succeeded", "failed")
     finally:
@@ -95,7 +101,7 @@ def test_a_run_queued_with_no_worker_survives_a_redis_restart(own_redis, trained
 
 
 def test_a_run_a_worker_holds_when_redis_restarts_still_ends(own_redis, trained_on):
-    worker = start_worker(queues=QUEUE, concurrency=1, extra_env=world.WORKER_ENV, purge=False)
+    worker = worker_on(own_redis)
     try:
         run_id = start_reward_run(trained_on, max_steps=40)  # seconds of training left after step 2
         at_step(run_id, 2)

@@ -10,27 +10,9 @@ from rewardlab.models import RewardEval, RewardModel, Run, RunMetric
 from rewardlab.services.runs import runs_sweep
 from tests.conftest import client_for, make_user, start_worker, stop_worker, wait_until
 from tests.rewardlab import world
-from tests.rewardlab.conftest import QUEUE
+from tests.rewardlab.world import QUEUE, at_step, run_in, start_reward_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def start_reward_run(trained_on, **settings) -> int:
-    admin = make_user("admin-runs", staff=True)
-    response = client_for(admin).post("/api/v1/reward-runs/", {
-        "dataset_version": trained_on.version.pk, "base_model_path": str(trained_on.base), "name": "tiny",
-        "dimensions": ["vq", "mq"], "hyperparameters": {**world.TINY_REWARD_SETTINGS, **settings},
-    }, format="json")
-    assert response.status_code == 202, response.json()
-    return response.json()["id"]
-
-
-def run_in(run_id: int, *statuses: str):
-    return wait_until(lambda: Run.objects.filter(pk=run_id, status__in=statuses).first(), timeout=120)
-
-
-def at_step(run_id: int, step: int) -> Run:
-    return wait_until(lambda: Run.objects.filter(pk=run_id, status="running", phase="train", step__gte=step).first(), timeout=120)
 
 
 def test_a_reward_run_trains_evaluates_and_registers_its_checkpoint(run_worker, trained_on):

@@ -11,16 +11,23 @@ from django.conf import settings
 from django.core.management import call_command
 
 from annotation import storage
-from annotation.models import DatasetVersion, Judgment, Pair, Project, Video
+from annotation.models import DatasetVersion, Project
 from annotation.services.exports import dataset_version_create, dataset_version_export
 from annotation.services.ingest import generation_model_get_or_create, prompt_get_or_create
 from annotation.synthetic_videos import DEMO_MODELS, make_clip
 from rewardlab import conf
+from rewardlab.models import Run
+from tests.conftest import client_for, make_user, wait_until
+from tests.factories import ImportedJudgmentFactory, PairFactory, ProjectFactory, VideoFactory
 
 PROMPTS = ["a test card with a ticking clock", "a glowing fractal coastline", "golden cells swarming", "a busy test pattern"]
 CONTENT = ["testsrc2", "mandelbrot", "life", "testsrc2"]
 MODELS = ("crisp-v2", "grainy-v1")
 CLIP = {"seconds": 1.0, "fps": 4, "width": 112, "height": 56}
+
+# Runs in the run tests go to this queue, which only their own workers consume: a test can kill its worker without
+# touching the session's shared one.
+QUEUE = "gpu-rewardlab-tests"
 
 # A worker for tests: fast heartbeats and progress writes, one CPU thread (the machine is shared).
 WORKER_ENV = {"RUN_HEARTBEAT_SECONDS": "0.2", "RUN_PROGRESS_FLUSH_SECONDS": "0.1", "RUN_STALE_AFTER_SECONDS": "5",
@@ -59,25 +66,25 @@ def clips(models: tuple[str, ...]) -> list[tuple[int, str, Path]]:
 
 def build_project(*, name: str = "Runs", extra_models: tuple[str, ...] = ()) -> Project:
     """Four prompts x two demo models, ready (stored as ingest stores them, without the transcode, which is not
-    what these tests are about); one pair per prompt, judged: crisp wins every dimension but text alignment (a
-    tie). ``extra_models`` add unpaired videos of each prompt."""
-    project = Project.objects.create(name=name)
+    what these tests are about); one pair per prompt with one imported vote (as a RewardBench import writes it):
+    crisp wins every dimension but text alignment (a tie). ``extra_models`` add unpaired videos of each prompt."""
+    project = ProjectFactory(name=name)
     videos = {}
     for i, model, path in clips(MODELS + extra_models):
         sha256 = storage.sha256_file(path)
         key = storage.content_key(sha256, "playback.mp4")
         storage.put_file(path, key)
-        videos[i, model] = Video.objects.create(
-            project=project, prompt=prompt_get_or_create(project=project, text=PROMPTS[i]), status="ready", source="generated",
+        videos[i, model] = VideoFactory(
+            project=project, original_name="", prompt=prompt_get_or_create(project=project, text=PROMPTS[i]), status="ready", source="generated",
             generation_model=generation_model_get_or_create(project=project, name=model), seed=i, original=key, playback=key,
             sha256=sha256, size_bytes=path.stat().st_size, fps=CLIP["fps"], num_frames=int(CLIP["fps"] * CLIP["seconds"]),
             duration_s=CLIP["seconds"], width=CLIP["width"], height=CLIP["height"], codec="h264")
     for i in range(len(PROMPTS)):
         crisp, grainy = videos[i, MODELS[0]], videos[i, MODELS[1]]
         a, b = (crisp, grainy) if i % 2 else (grainy, crisp)  # crisp is A in half of the pairs
-        pair = Pair.objects.create(project=project, prompt=a.prompt, video_a=a, video_b=b, strategy="all")
+        pair = PairFactory(project=project, prompt=a.prompt, video_a=a, video_b=b, strategy="all")
         winner = "A" if a == crisp else "B"
-        Judgment.objects.create(pair=pair, imported=True, choices={"vq": winner, "mq": winner, "ta": "tie", "overall": winner})
+        ImportedJudgmentFactory(pair=pair, choices={"vq": winner, "mq": winner, "ta": "tie", "overall": winner})
     return project
 
 
@@ -93,3 +100,23 @@ class Trainable:
     project: Project
     version: DatasetVersion
     base: Path
+
+
+# ---- following a run on a worker --------------------------------------------------------------------------------
+
+def start_reward_run(trained_on, **settings) -> int:
+    admin = make_user("admin-runs", staff=True)
+    response = client_for(admin).post("/api/v1/reward-runs/", {
+        "dataset_version": trained_on.version.pk, "base_model_path": str(trained_on.base), "name": "tiny",
+        "dimensions": ["vq", "mq"], "hyperparameters": {**TINY_REWARD_SETTINGS, **settings},
+    }, format="json")
+    assert response.status_code == 202, response.json()
+    return response.json()["id"]
+
+
+def run_in(run_id: int, *statuses: str):
+    return wait_until(lambda: Run.objects.filter(pk=run_id, status__in=statuses).first(), timeout=120)
+
+
+def at_step(run_id: int, step: int) -> Run:
+    return wait_until(lambda: Run.objects.filter(pk=run_id, status="running", phase="train", step__gte=step).first(), timeout=120)
