@@ -10,8 +10,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.project_arg import project_arg
+from annotation.manifests import import_root
 from annotation.models import ImportJob
-from annotation.services.imports import import_job_create, import_job_run, import_root
+from annotation.services.imports import import_job_create, import_job_run
 from config.errors import ServiceError
 
 PROGRESS_EVERY_S = 2.0
