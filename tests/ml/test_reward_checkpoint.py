@@ -11,6 +11,7 @@ from rewardlab.ml.checkpoint import load_base, save_checkpoint
 from rewardlab.ml.reward_model import (
     RewardConfig,
     VideoRewardScorer,
+    add_reward_tokens,
     base_fingerprint,
     build_reward_model,
 )
@@ -124,3 +125,18 @@ def test_a_save_cut_short_between_its_renames_leaves_the_previous_checkpoint(tmp
     (old / "reward_config.json").write_text("{}")
     assert recover_folder(folder) == folder
     assert (folder / "reward_config.json").read_text() == "{}" and not old.exists()
+
+
+def test_reward_tokens_start_from_the_unused_rows_the_table_already_has(tiny_base):
+    # Qwen2-VL's embedding table is longer than its tokenizer; VideoAlign's reward tokens take those rows as they are
+    config = Qwen2VLConfig.from_pretrained(tiny_base)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    config.text_config.vocab_size = len(tokenizer) + 2  # room for two of the three tokens
+    torch.manual_seed(0)
+    vlm = Qwen2VLForConditionalGeneration(config)
+    before = vlm.get_input_embeddings().weight.detach().clone()
+    ids = add_reward_tokens(vlm, tokenizer, ["vq", "mq", "ta"])
+    table = vlm.get_input_embeddings().weight
+    assert ids == [len(tokenizer) - 3, len(tokenizer) - 2, len(tokenizer) - 1]
+    assert torch.equal(table[ids[:2]], before[ids[:2]])
+    assert torch.allclose(table[ids[2]], before[:ids[0]].mean(dim=0))  # past the table: the vocabulary's mean
