@@ -148,11 +148,9 @@ def _clean_filters(project: Project, filters: Mapping[str, Any] | None) -> dict[
     return cleaned
 
 
-@transaction.atomic
-def dataset_version_create(
+def dataset_version_request_clean(
     *,
     project: Project,
-    created_by: AbstractBaseUser | None,
     formats: list[str],
     granularity: str = "consensus",
     splits: Mapping[str, float] | None = None,
@@ -160,9 +158,9 @@ def dataset_version_create(
     filters: Mapping[str, Any] | None = None,
     include_videos: str = "",
     name: str = "",
-    enqueue: bool = True,
-) -> DatasetVersion:
-    """Check and record a version request; with ``enqueue`` the Celery job starts once this commits."""
+) -> dict[str, Any]:
+    """A version request checked and normalised (InvalidInput names the bad field); whether any judgment matches
+    is not asked here (the pipeline checks its request long before it exports)."""
     formats = _clean_formats(formats)
     if granularity not in GRANULARITIES:
         raise _invalid("granularity", f"granularity must be one of {', '.join(GRANULARITIES)}, not {granularity!r}.")
@@ -180,17 +178,35 @@ def dataset_version_create(
     if "rewardbench" in formats and not set(cleaned["dimensions"]) & set(DIMENSION_COLUMNS):
         raise _invalid("formats", "The rewardbench format needs at least one of the dimensions vq, mq, ta, overall; "
                                   f"this selection has {', '.join(cleaned['dimensions'])}.")
-    if not selected_judgments(project_id=project.pk, filters=cleaned).exists():
+    return {"formats": formats, "granularity": granularity, "splits": fractions, "seed": seed, "filters": cleaned,
+            "include_videos": include_videos, "name": name}
+
+
+@transaction.atomic
+def dataset_version_create(
+    *,
+    project: Project,
+    created_by: AbstractBaseUser | None,
+    formats: list[str],
+    granularity: str = "consensus",
+    splits: Mapping[str, float] | None = None,
+    seed: int = 0,
+    filters: Mapping[str, Any] | None = None,
+    include_videos: str = "",
+    name: str = "",
+    enqueue: bool = True,
+) -> DatasetVersion:
+    """Check and record a version request; with ``enqueue`` the Celery job starts once this commits."""
+    request = dataset_version_request_clean(project=project, formats=formats, granularity=granularity, splits=splits,
+                                            seed=seed, filters=filters, include_videos=include_videos, name=name)
+    if not selected_judgments(project_id=project.pk, filters=request["filters"]).exists():
         raise InvalidInput("No judgments match this selection, so there is nothing to export. Widen the filters "
                            "(annotators, dates, gold, imported) or collect judgments first.", code="empty_selection")
 
     # Lock the project row so two requests cannot take the same version number.
     Project.objects.select_for_update().filter(pk=project.pk).first()
     number = (project.dataset_versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    version = DatasetVersion.objects.create(
-        project=project, number=number, name=name, filters=cleaned, granularity=granularity, splits=fractions,
-        seed=seed, formats=formats, include_videos=include_videos, created_by=created_by,
-    )
+    version = DatasetVersion.objects.create(project=project, number=number, created_by=created_by, **request)
     if enqueue:
         from workers.exports import export_dataset_version  # workers import services, not the other way at load
 

@@ -78,6 +78,7 @@ class RewardTrainConfig(RewardModelSettings):
                          help="Autocast dtype: auto (bf16 on GPU, fp32 on CPU); weights stay fp32.")
     gradient_checkpointing: bool | None = None  # None: on for GPUs
     resume: bool = True
+    init_checkpoint: str | None = None  # warm start: a reward checkpoint (same base, LoRA and vision) to start from
     save_every: int | None = setting(50, min=1, max=10_000_000,
                                      help="Steps between resumable checkpoints (a lost worker resumes here).")
     num_workers: int = setting(0, min=0, max=64, help="Video-decoding processes.")

@@ -305,6 +305,8 @@ def _setup(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, worl
         **{f.name: getattr(config, f.name) for f in fields(RewardModelSettings)},
     )
     model = build_reward_model(vlm, tokenizer, reward_config)
+    if config.init_checkpoint:  # a warm start; a resumed run then loads its own checkpoint over these weights
+        load_weights(model, config.init_checkpoint, reward_config)
     if checkpointing:
         model.enable_activation_checkpointing()
     model.to(device)

@@ -72,39 +72,60 @@ def _succeeded(model: type[Run], pk: int | None, *, field: str, project: Project
     return run
 
 
+def reward_settings(*, project: Project, base_model_path: str, dimensions: list[str] | None = None,
+                    hyperparameters: dict | None = None, warm_start: RewardModel | None = None) -> dict:
+    """A reward run's base model, dimensions and resolved hyperparameters, checked; ``warm_start``: a reward
+    model of the same base whose weights the run starts from."""
+    base = check_base_model(base_model_path, kind="reward")
+    config = _settings(hp.REWARD_TRAIN, base, "reward", hyperparameters)
+    if warm_start is not None:
+        if warm_start.base_model_path != base:
+            raise InvalidInput(f"Reward model {warm_start.pk} was trained from {warm_start.base_model_path}, not {base}; "
+                               "a warm start needs the same base model.", fields={"warm_start": ["other base model"]})
+        config["init_checkpoint"] = warm_start.checkpoint_dir
+    return {"base_model_path": base, "dimensions": _dimensions(project, dimensions), "config": config}
+
+
 @transaction.atomic
 def reward_run_create(*, created_by: AbstractBaseUser | None, dataset_version: DatasetVersion, base_model_path: str,
                       name: str = "", dimensions: list[str] | None = None, hyperparameters: dict | None = None,
-                      enqueue: bool = True) -> RewardRun:
+                      warm_start: RewardModel | None = None, enqueue: bool = True) -> RewardRun:
     check_trainable(dataset_version)
-    base = check_base_model(base_model_path, kind="reward")
-    run = RewardRun.objects.create(
-        kind=Run.Kind.REWARD_TRAIN, project=dataset_version.project, name=name, created_by=created_by,
-        dataset_version=dataset_version, base_model_path=base, dimensions=_dimensions(dataset_version.project, dimensions),
-        config=_settings(hp.REWARD_TRAIN, base, "reward", hyperparameters),
-    )
+    checked = reward_settings(project=dataset_version.project, base_model_path=base_model_path, dimensions=dimensions,
+                              hyperparameters=hyperparameters, warm_start=warm_start)
+    run = RewardRun.objects.create(kind=Run.Kind.REWARD_TRAIN, project=dataset_version.project, name=name,
+                                   created_by=created_by, dataset_version=dataset_version, **checked)
     return run_submit(run, enqueue=enqueue)
+
+
+def eval_source(*, project_id: int, dataset_version: DatasetVersion | None, split: str = "test",
+                benchmark_csv: str = "") -> dict:
+    """Where an evaluation scores: a trainable version's split of this project, or a VideoGen-RewardBench CSV
+    under IMPORT_ROOT (its absolute path); checked."""
+    if bool(dataset_version) == bool(benchmark_csv):
+        raise InvalidInput("Give either dataset_version (with split) or benchmark_csv.",
+                           fields={"dataset_version": ["give this or benchmark_csv"]})
+    if dataset_version:
+        if dataset_version.project_id != project_id:
+            raise InvalidInput("The dataset version belongs to another project than the reward model.",
+                               fields={"dataset_version": ["other project"]})
+        check_trainable(dataset_version)
+        return {"dataset_version": dataset_version, "split": split, "benchmark_csv": ""}
+    root = Path(settings.IMPORT_ROOT).resolve()
+    csv = (root / benchmark_csv).resolve()
+    if not csv.is_relative_to(root) or csv.suffix != ".csv" or not csv.is_file():
+        raise InvalidInput(f"benchmark_csv must be a .csv file under {root} (IMPORT_ROOT); {benchmark_csv!r} is not.",
+                           fields={"benchmark_csv": ["not a CSV under IMPORT_ROOT"]})
+    return {"dataset_version": None, "split": "", "benchmark_csv": str(csv)}
 
 
 @transaction.atomic
 def reward_eval_create(*, created_by: AbstractBaseUser | None, reward_model: RewardModel, dataset_version: DatasetVersion | None = None,
                        split: str = "test", benchmark_csv: str = "", name: str = "", enqueue: bool = True) -> RewardEval:
     """Evaluate on a dataset version's split, or on a VideoGen-RewardBench CSV under IMPORT_ROOT."""
-    if bool(dataset_version) == bool(benchmark_csv):
-        raise InvalidInput("Give either dataset_version (with split) or benchmark_csv.",
-                           fields={"dataset_version": ["give this or benchmark_csv"]})
-    if dataset_version:
-        if dataset_version.project_id != reward_model.project_id:
-            raise InvalidInput("The dataset version belongs to another project than the reward model.",
-                               fields={"dataset_version": ["other project"]})
-        check_trainable(dataset_version)
-    else:
-        root = Path(settings.IMPORT_ROOT).resolve()
-        csv = (root / benchmark_csv).resolve()
-        if not csv.is_relative_to(root) or csv.suffix != ".csv" or not csv.is_file():
-            raise InvalidInput(f"benchmark_csv must be a .csv file under {root} (IMPORT_ROOT); {benchmark_csv!r} is not.",
-                               fields={"benchmark_csv": ["not a CSV under IMPORT_ROOT"]})
-        benchmark_csv, split = str(csv), ""
+    source = eval_source(project_id=reward_model.project_id, dataset_version=dataset_version, split=split,
+                         benchmark_csv=benchmark_csv)
+    dataset_version, split, benchmark_csv = source["dataset_version"], source["split"], source["benchmark_csv"]
     run = RewardEval.objects.create(
         kind=Run.Kind.REWARD_EVAL, project_id=reward_model.project_id, created_by=created_by, reward_model=reward_model,
         dataset_version=dataset_version, split=split, benchmark_csv=benchmark_csv,
@@ -124,33 +145,42 @@ def score_run_create(*, created_by: AbstractBaseUser | None, reward_model: Rewar
     return run_submit(run, enqueue=enqueue)
 
 
-@transaction.atomic
-def alignment_run_create(*, created_by: AbstractBaseUser | None, dataset_version: DatasetVersion, method: str, base_model_path: str,
-                         reward_model: RewardModel | None = None, name: str = "", dimensions: list[str] | None = None,
-                         hyperparameters: dict | None = None, enqueue: bool = True) -> AlignmentRun:
+def alignment_settings(*, project: Project, method: str, base_model_path: str, hyperparameters: dict | None = None,
+                       with_reward_model: bool) -> dict:
+    """An alignment run's method, base model and resolved hyperparameters, checked; ``with_reward_model``: whether
+    the run has a reward model (Flow-RWR and relabel need one)."""
     if method not in AlignmentRun.Method.values:
         raise InvalidInput(f"method must be one of {', '.join(AlignmentRun.Method.values)}.", fields={"method": ["invalid"]})
-    check_trainable(dataset_version)
-    project = dataset_version.project
-    if reward_model and reward_model.project_id != project.pk:
-        raise InvalidInput("The reward model belongs to another project.", fields={"reward_model": ["other project"]})
     base = check_base_model(base_model_path, kind="generator")
     config = _settings(hp.alignment_params(method), base, "alignment", hyperparameters)
     _check_video_sizes(base, {k: config.get(k) for k in ("height", "width")})
-    if reward_model and config.get("win_rate_prompts"):
+    if with_reward_model and config.get("win_rate_prompts"):
         _check_video_sizes(base, hp.win_rate_sampling(config), field="sampling")
-    if method == AlignmentRun.Method.FLOW_RWR and reward_model is None:
+    if method == AlignmentRun.Method.FLOW_RWR and not with_reward_model:
         raise InvalidInput("Flow-RWR weights videos by their reward: choose a reward model.", fields={"reward_model": ["required for flow_rwr"]})
-    if config.get("relabel") and reward_model is None:
+    if config.get("relabel") and not with_reward_model:
         raise InvalidInput("relabel lets a reward model label the pairs: choose one.", fields={"reward_model": ["required for relabel"]})
     if "dimension" in config and config["dimension"] not in project.dimension_keys and not config.get("weights"):
         raise InvalidInput(f"dimension must be one of {', '.join(project.dimension_keys)}.", fields={"hyperparameters.dimension": ["unknown"]})
     if method == AlignmentRun.Method.FLOW_NRG:
         config["processes"] = 1  # the latent reward model trains in one process
+    return {"method": method, "base_model_path": base, "config": config}
+
+
+@transaction.atomic
+def alignment_run_create(*, created_by: AbstractBaseUser | None, dataset_version: DatasetVersion, method: str, base_model_path: str,
+                         reward_model: RewardModel | None = None, name: str = "", dimensions: list[str] | None = None,
+                         hyperparameters: dict | None = None, enqueue: bool = True) -> AlignmentRun:
+    check_trainable(dataset_version)
+    project = dataset_version.project
+    if reward_model and reward_model.project_id != project.pk:
+        raise InvalidInput("The reward model belongs to another project.", fields={"reward_model": ["other project"]})
+    checked = alignment_settings(project=project, method=method, base_model_path=base_model_path,
+                                 hyperparameters=hyperparameters, with_reward_model=reward_model is not None)
     run = AlignmentRun.objects.create(
-        kind=Run.Kind.ALIGNMENT, project=project, name=name, created_by=created_by, method=method,
-        dataset_version=dataset_version, base_model_path=base, reward_model=reward_model, dimensions=_dimensions(project, dimensions) if method == AlignmentRun.Method.FLOW_NRG else [],
-        config=config,
+        kind=Run.Kind.ALIGNMENT, project=project, name=name, created_by=created_by, dataset_version=dataset_version,
+        reward_model=reward_model, dimensions=_dimensions(project, dimensions) if method == AlignmentRun.Method.FLOW_NRG else [],
+        **checked,
     )
     return run_submit(run, enqueue=enqueue)
 
