@@ -157,6 +157,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")  # not the
 # go back to the queue (JOB_* above).
 LEASE_SWEEP_SECONDS = float(os.environ.get("LEASE_SWEEP_SECONDS", "60"))
 RUN_SWEEP_SECONDS = float(os.environ.get("RUN_SWEEP_SECONDS", "30"))
+# Project pipelines (rewardlab/services/pipelines.py): fire due triggers, advance executions no worker reported.
+PIPELINE_TICK_SECONDS = float(os.environ.get("PIPELINE_TICK_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "workers.assignments.expire_leases", "schedule": LEASE_SWEEP_SECONDS,
                       "options": {"expires": LEASE_SWEEP_SECONDS}},
@@ -166,6 +168,8 @@ CELERY_BEAT_SCHEDULE = {
                            "options": {"expires": RUN_SWEEP_SECONDS}},
     "sweep-stale-jobs": {"task": "workers.jobs.sweep_stale_jobs", "schedule": JOB_SWEEP_SECONDS,
                          "options": {"expires": JOB_SWEEP_SECONDS}},
+    "pipeline-tick": {"task": "workers.pipelines.pipeline_tick", "schedule": PIPELINE_TICK_SECONDS,
+                      "options": {"expires": PIPELINE_TICK_SECONDS}},
 }
 
 # Runs (rewardlab/conf.py names what each one means). A test worker inherits the environment, so

@@ -21,5 +21,6 @@ urlpatterns = [
     path("runs/", runs.runs_home, name="runs"),
     path("runs/evaluations/", runs.evaluations_compare, name="runs-compare"),
     path("runs/<int:run_id>/", runs.run_detail, name="run-detail"),
+    path("runs/pipeline/<int:project_id>/", runs.pipeline_page, name="runs-pipeline"),
     path("runs/<int:run_id>/files/<path:path>", runs.run_file, name="run-file"),
 ]

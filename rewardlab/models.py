@@ -257,3 +257,100 @@ KIND_MODELS: dict[str, type[Run]] = {
     Run.Kind.ALIGNMENT: AlignmentRun,
     Run.Kind.GENERATION: Generation,
 }
+
+
+class Pipeline(models.Model):
+    """A project's loop that runs itself: enough new judgments make a dataset version, a reward run on it, a gate
+    that compares the new reward model with the current one on a fixed set, and, when it is promoted, an
+    alignment run. The settings are the requests of those steps, checked as the runs themselves check them
+    (rewardlab/pipeline_settings.py); each change leaves a PipelineChange."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="pipeline")
+    enabled = models.BooleanField(default=False, help_text="Off: no new execution starts; one in progress runs to its end.")
+    every_judgments = models.PositiveIntegerField(help_text="New non-gold judgments since the last pipeline version.")
+    min_interval_seconds = models.PositiveIntegerField(default=0, help_text="At least this long between two executions.")
+    # Where the count of new judgments starts before the first execution: the pipeline counts what comes after it.
+    counted_from_judgment_id = models.BigIntegerField(default=0)
+    dataset = models.JSONField(default=dict)  # the export request: formats, granularity, splits, seed, filters
+    reward = models.JSONField(default=dict)  # base_model_path, dimensions, hyperparameters, warm_start
+    gate = models.JSONField(default=dict)  # mode, dataset_version+split | benchmark_csv, metric, margin, on
+    alignment = models.JSONField(null=True, blank=True)  # method, base_model_path, hyperparameters; null: none
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(every_judgments__gte=1), name="pipeline_every_judgments_positive")]
+
+
+class PipelineChange(models.Model):
+    """The audit of a pipeline's settings: who changed what, when (each field's value before and after)."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="changes")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True)
+    changes = models.JSONField()  # {"enabled": {"from": false, "to": true}, ...}
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+
+class PipelineExecution(models.Model):
+    """One pass of a project's pipeline: its trigger, the dataset version and runs it made, the gate's decision.
+
+    waiting → running → succeeded | failed. At most one execution of a project runs and at most one waits (a
+    trigger while one runs becomes the waiting one; later triggers fold into it, since it snapshots every
+    judgment there is when it starts).
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Step(models.TextChoices):
+        DATASET = "dataset", "Dataset version"
+        REWARD = "reward", "Reward run"
+        EVALUATE = "evaluate", "Gate evaluation"
+        ALIGN = "align", "Alignment run"
+
+    class Decision(models.TextChoices):
+        PROMOTE = "promote"
+        KEEP = "keep"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pipeline_executions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.WAITING)
+    step = models.CharField(max_length=12, choices=Step.choices, blank=True)
+    trigger = models.JSONField(default=dict)  # {"new_judgments": 31, "after_judgment_id": 120, "every_judgments": 30}
+    until_judgment_id = models.BigIntegerField(null=True, blank=True, help_text="The last judgment its version may hold.")
+    settings = models.JSONField(default=dict, blank=True)  # the pipeline's settings when it started
+    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="pipeline_executions")
+    reward_run = models.ForeignKey(RewardRun, null=True, blank=True, on_delete=models.PROTECT, related_name="pipeline_executions")
+    current_model = models.ForeignKey(RewardModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                      help_text="The project's reward model when the gate ran.")
+    new_eval = models.ForeignKey(RewardEval, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    current_eval = models.ForeignKey(RewardEval, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
+    gate = models.JSONField(default=dict, blank=True)  # the numbers the decision compared, the margin, the reason
+    alignment_run = models.ForeignKey(AlignmentRun, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="pipeline_executions")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="pipeline_execution_number_unique"),
+            models.UniqueConstraint(fields=["project"], condition=Q(status="running"), name="pipeline_one_running_per_project"),
+            models.UniqueConstraint(fields=["project"], condition=Q(status="waiting"), name="pipeline_one_waiting_per_project"),
+            models.CheckConstraint(condition=Q(status__in=["waiting", "running", "succeeded", "failed"]),
+                                   name="pipeline_execution_status_valid"),
+        ]
+        indexes = [models.Index(fields=["status"], name="pipeline_execution_by_status")]
+
+    def __str__(self) -> str:
+        return f"pipeline execution {self.number} of project {self.project_id} ({self.status})"

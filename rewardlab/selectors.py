@@ -133,17 +133,21 @@ def human_model_agreement(project: Project) -> dict | None:
 
     Uses the pairs with judgments whose two videos the model has scored (a scoring run fills the scores after
     a promotion). The numbers are those of an evaluation (rewardlab/ml/metrics.py): accuracy without ties
-    over human-decided pairs, and tie-calibrated accuracy with ties. Cached until a judgment or a score is added.
+    over human-decided pairs, and tie-calibrated accuracy with ties.
     """
     model = active_reward_model(project)
     if model is None:
         return None
+    return {**model_agreement(project, model), "reward_model": model, "unscored_videos": unscored_videos(model).count()}
+
+
+def model_agreement(project: Project, model: RewardModel) -> dict:
+    """``human_model_agreement`` for any of the project's reward models; cached until a judgment or a score is added."""
     latest_judgment = Judgment.objects.filter(pair__project=project).aggregate(n=Max("id"))["n"]
     scored = VideoScore.objects.filter(reward_model=model).count()
     # The model's creation time keeps keys apart across databases that reuse ids (a fresh test database).
     key = f"rewardlab:agreement:{project.pk}:{model.pk}:{model.created_at.timestamp()}:{latest_judgment}:{scored}"
-    agreement = cache.get_or_set(key, lambda: _agreement(project, model), AGREEMENT_CACHE_SECONDS)
-    return {**agreement, "reward_model": model, "unscored_videos": unscored_videos(model).count()}
+    return cache.get_or_set(key, lambda: _agreement(project, model), AGREEMENT_CACHE_SECONDS)
 
 
 def _agreement(project: Project, model: RewardModel) -> dict:

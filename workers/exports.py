@@ -8,6 +8,7 @@ from annotation.models import DatasetVersion
 from annotation.services.exports import dataset_version_export
 from annotation.services.stale_jobs import job_claim, job_release
 from config.errors import ServiceError
+from rewardlab.services.pipelines import pipeline_step_ended
 
 log = logging.getLogger(__name__)
 
@@ -26,3 +27,4 @@ def export_dataset_version(version_id: int) -> None:
         log.info("dataset version %s not exported: %s", version_id, exc.message)
     finally:
         job_release(DatasetVersion, version_id)
+        pipeline_step_ended(dataset_version_id=version_id)  # a pipeline's version: its reward run starts now

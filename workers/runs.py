@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from rewardlab.services import runner
+from rewardlab.services import pipelines, runner
 
 # Training runs for hours: the project-wide task time limits (minutes) do not apply to them.
 RUN_TIME_LIMIT = settings.RUN_TIME_LIMIT_SECONDS
@@ -43,3 +43,4 @@ def _take_a_gpu(**_) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=RUN_TIME_LIMIT, time_limit=RUN_TIME_LIMIT + 300)
 def execute_run(run_id: int) -> None:
     runner.execute_run(run_id=run_id)
+    pipelines.pipeline_step_ended(run_id=run_id)  # a pipeline's step: its next one starts now, not at the next tick

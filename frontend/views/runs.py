@@ -16,10 +16,19 @@ from django.shortcuts import get_object_or_404, render
 from annotation.media_response import ranged_file_response
 from annotation.models import Project
 from annotation.services.pairing import STRATEGIES
-from rewardlab import base_models, human_eval, selectors
+from rewardlab import base_models, human_eval, pipeline_selectors, selectors
 from rewardlab import hyperparameters as hp
 from rewardlab.models import AlignmentRun, Run
 
+# What the pipeline page's editor starts from before a project has a pipeline.
+EXAMPLE_PIPELINE = {
+    "enabled": False, "every_judgments": 1000, "min_interval_seconds": 0,
+    "dataset": {"formats": ["jsonl"], "granularity": "consensus", "splits": {"train": 0.8, "val": 0.1, "test": 0.1}, "seed": 0},
+    "reward": {"base_model_path": "", "hyperparameters": {}, "warm_start": False},
+    "gate": {"mode": "beat", "dataset_version": None, "split": "test", "benchmark_csv": "", "metric": "acc_with_ties",
+             "margin": 0.0, "on": "overall"},
+    "alignment": None,
+}
 FORM_PARAMS = {"reward": hp.REWARD_TRAIN, "alignment": hp.ALIGNMENT, "latent_reward": hp.LATENT_REWARD,
                "generation": hp.GENERATION}
 
@@ -104,3 +113,15 @@ def run_file(request, run_id: int, path: str):
     if found is None:
         raise Http404("No such file in this run's output.")
     return ranged_file_response(request, found)
+
+
+@staff_required
+def pipeline_page(request, project_id: int):
+    """The project's pipeline: its settings (edited through the API), executions with their decisions, the
+    history chart and the audit of changes."""
+    project = get_object_or_404(Project, pk=project_id)
+    state = pipeline_selectors.pipeline_state(project)
+    context = {"project": project, "state": state,
+               "history": pipeline_selectors.pipeline_history(project, state["executions"]) if state else [],
+               "settings_json": json.dumps(pipeline_selectors.pipeline_settings(state["pipeline"]) if state else EXAMPLE_PIPELINE, indent=2)}
+    return render(request, "frontend/runs_pipeline.html", context)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from rewardlab.api import reward_models, runs
+from rewardlab.api import pipelines, reward_models, runs
 from rewardlab.models import Run
 
 urlpatterns = [
@@ -26,5 +26,6 @@ urlpatterns = [
     path("generations/<int:run_id>/send/", reward_models.GenerationSendApi.as_view(), name="generation-send"),
     path("generations/<int:run_id>/human-eval/", reward_models.GenerationHumanEvalApi.as_view(),
          name="generation-human-eval"),
+    path("projects/<int:project_id>/pipeline/", pipelines.PipelineApi.as_view(), name="project-pipeline"),
     path("projects/<int:project_id>/model-agreement/", reward_models.AgreementApi.as_view(), name="project-model-agreement"),
 ]

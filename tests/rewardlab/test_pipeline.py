@@ -1,0 +1,202 @@
+"""A project's pipeline on a real Celery worker (CPU, tiny models): annotators' judgments, submitted through the
+real service, fire the trigger; the execution exports a version, trains, gates, promotes and aligns with no
+other call than the beat's tick; a second trigger waits; a failing step fails only its execution; a killed
+worker's step resumes."""
+
+import os
+import signal
+
+import pytest
+
+from annotation.models import Membership
+from annotation.services.assignment import assignment_next, assignment_submit
+from rewardlab.models import AlignmentRun, PipelineExecution, RewardModel, Run
+from tests.conftest import client_for, make_user, start_worker, stop_worker, wait_until
+from tests.rewardlab import world
+from tests.rewardlab.conftest import QUEUE
+from workers.pipelines import pipeline_tick
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TINY_DPO = {"max_steps": 2, "batch_size": 2, "micro_batch_size": 2, "lora_r": 4, "lora_alpha": 8, "win_rate_prompts": 0,
+            "num_frames": 1, "height": 32, "width": 64}
+
+
+@pytest.fixture(scope="module")
+def pipeline_worker(django_db_setup, django_db_blocker):
+    """One worker for exports (default queue) and runs (the tests' run queue); it queues the next steps there too."""
+    with django_db_blocker.unblock():
+        proc = start_worker(queues=f"default,{QUEUE}", concurrency=1, extra_env={**world.WORKER_ENV, "RUN_QUEUE": QUEUE})
+    yield proc
+    stop_worker(proc)
+
+
+@pytest.fixture
+def project():
+    return world.build_project(name="Pipeline")
+
+
+def settings_for(project, gate_version, **changes) -> dict:
+    settings = {
+        "enabled": True, "every_judgments": 3,
+        "dataset": {"formats": ["jsonl"], "splits": {"train": 0.5, "test": 0.5}},
+        "reward": {"base_model_path": str(world.tiny_reward_base()), "dimensions": ["vq", "mq"],
+                   "hyperparameters": world.TINY_REWARD_SETTINGS},
+        "gate": {"mode": "beat", "dataset_version": gate_version.pk if gate_version else None, "split": "test", "margin": -1.0},
+        "alignment": None,
+    }
+    for key, value in changes.items():
+        settings[key] = {**settings[key], **value} if isinstance(value, dict) and isinstance(settings[key], dict) else value
+    return settings
+
+
+def put(admin, project, settings) -> dict:
+    response = client_for(admin).put(f"/api/v1/projects/{project.pk}/pipeline/", settings, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def judge(project, annotator, n: int) -> None:
+    """n judgments through the real lease-and-submit service (crisp wins, as the world's people say)."""
+    Membership.objects.get_or_create(project=project, user=annotator, defaults={"role": "annotator"})
+    for _ in range(n):
+        assignment = assignment_next(project=project, annotator=annotator)
+        assert assignment is not None, "no pair left to judge"
+        crisp_is_a = assignment.pair.video_a.generation_model.name == world.MODELS[0]
+        winner = "left" if (assignment.shown_left == "A") == crisp_is_a else "right"
+        assignment_submit(assignment=assignment, annotator=annotator, duration_ms=1000,
+                          choices={"vq": winner, "mq": winner, "ta": "tie", "overall": winner})
+
+
+def ended(number: int, project) -> PipelineExecution:
+    return wait_until(lambda: PipelineExecution.objects.filter(project=project, number=number,
+                                                               status__in=["succeeded", "failed"]).first(), timeout=300)
+
+
+def test_settings_are_checked_like_the_runs_audited_and_only_staff_change_them(project):
+    gate_version = world.export_version(project)
+    admin, manager = make_user("pipe-admin", staff=True), make_user("pipe-manager")
+    Membership.objects.create(project=project, user=manager, role="manager")
+    url = f"/api/v1/projects/{project.pk}/pipeline/"
+    assert client_for(manager).get(url).json()["error"]["code"] == "no_pipeline"
+
+    bad = client_for(admin).put(url, settings_for(project, gate_version, reward={"hyperparameters": {"lr": 5}}), format="json")
+    assert bad.status_code == 400 and "reward.hyperparameters.lr" in bad.json()["error"]["fields"], bad.json()
+    no_set = client_for(admin).put(url, settings_for(project, gate_version, gate={"dataset_version": None}), format="json")
+    assert no_set.status_code == 400 and "gate.dataset_version" in no_set.json()["error"]["fields"]
+    no_jsonl = client_for(admin).put(url, settings_for(project, gate_version, dataset={"formats": ["csv"]}), format="json")
+    assert no_jsonl.status_code == 400 and "dataset.formats" in no_jsonl.json()["error"]["fields"]
+    bad_size = client_for(admin).put(url, settings_for(project, gate_version, alignment={
+        "method": "flow_dpo", "base_model_path": str(world.tiny_generator()), "hyperparameters": {"height": 30}}), format="json")
+    assert bad_size.status_code == 400 and "alignment.hyperparameters.height" in bad_size.json()["error"]["fields"], bad_size.json()
+
+    put(admin, project, settings_for(project, gate_version))
+    forbidden = client_for(manager).put(url, settings_for(project, gate_version, enabled=False), format="json")
+    assert forbidden.status_code == 403
+    put(admin, project, settings_for(project, gate_version, every_judgments=5))
+
+    state = client_for(manager).get(url).json()
+    assert state["every_judgments"] == 5 and state["updated_by"] == "pipe-admin" and state["new_judgments"] == 0
+    latest, first = state["changes"]
+    assert latest["changed_by"] == "pipe-admin" and latest["changes"] == {"every_judgments": {"from": 3, "to": 5}}
+    assert first["changes"]["enabled"] == {"from": None, "to": True}
+    assert client_for(make_user("outsider")).get(url).status_code == 404
+
+
+def test_judgments_train_gate_promote_and_align_and_a_second_trigger_waits(pipeline_worker, project):
+    gate_version = world.export_version(project)
+    admin, annotators = make_user("pipe-admin", staff=True), [make_user(f"pipe-a{i}") for i in range(3)]
+    put(admin, project, settings_for(project, gate_version, alignment={
+        "method": "flow_dpo", "base_model_path": str(world.tiny_generator()), "hyperparameters": TINY_DPO}))
+
+    judge(project, annotators[0], 2)
+    assert pipeline_tick() == {"advanced": [], "started": []}  # 2 of 3: not yet
+    judge(project, annotators[0], 1)
+    pipeline_tick()
+    first = PipelineExecution.objects.get(project=project, number=1)
+    assert first.status == "running" and first.trigger["new_judgments"] == 3 and first.dataset_version is not None
+
+    judge(project, annotators[1], 3)  # while the first runs: the second waits for it
+    pipeline_tick()
+    second = PipelineExecution.objects.get(project=project, number=2)
+    assert second.status == "waiting" and second.trigger["waited_for"] == 1
+    # The second execution takes the settings of its start: a strict gate, no alignment.
+    put(admin, project, settings_for(project, gate_version, gate={"margin": 1.0}))
+
+    first = ended(1, project)
+    assert first.status == "succeeded", first.error
+    assert first.dataset_version.status == "succeeded" and first.reward_run.status == "succeeded"
+    assert first.new_eval.status == "succeeded" and first.new_eval.dataset_version_id == gate_version.pk
+    assert first.decision == "promote" and first.gate["reason"] == "there is no current reward model to beat"
+    new_model = RewardModel.objects.get(source_run=first.reward_run)
+    dpo = AlignmentRun.objects.get(pk=first.alignment_run_id)
+    assert dpo.status == "succeeded" and dpo.method == "flow_dpo" and dpo.reward_model == new_model
+
+    second = ended(2, project)
+    assert second.status == "succeeded", second.error
+    assert second.until_judgment_id > first.until_judgment_id
+    assert second.current_model == new_model and second.current_eval.reward_model == new_model
+    assert second.current_eval.dataset_version_id == second.new_eval.dataset_version_id == gate_version.pk
+    compared = second.gate["compared"]["overall"]
+    assert compared["new"] == second.new_eval.results["overall"]["acc_with_ties"]
+    assert compared["current"] == second.current_eval.results["overall"]["acc_with_ties"]
+    assert second.decision == "keep" and second.gate["margin"] == 1.0 and second.alignment_run is None
+    assert RewardModel.objects.get(project=project, is_active=True) == new_model
+
+    state = client_for(admin).get(f"/api/v1/projects/{project.pk}/pipeline/").json()
+    assert [(e["number"], e["status"], e["decision"]) for e in state["executions"]] == [(2, "succeeded", "keep"),
+                                                                                        (1, "succeeded", "promote")]
+    assert state["executions"][1]["alignment_run"] == {"id": dpo.pk, "status": "succeeded"}
+    assert [p["number"] for p in state["history"]] == [1, 2] and state["history"][1]["current"]["overall"] is not None
+    page = client_for(admin)
+    page.force_login(admin)
+    html = page.get(f"/runs/pipeline/{project.pk}/").content.decode()
+    assert "there is no current reward model to beat" in html and "keep" in html
+
+
+def test_a_step_the_worker_refuses_fails_its_execution_and_the_next_trigger_still_runs(pipeline_worker, project):
+    admin, annotator = make_user("pipe-admin", staff=True), make_user("pipe-a")
+    # Warm start from a model with another LoRA rank: only the worker, loading the weights, finds out.
+    put(admin, project, settings_for(project, world.export_version(project), gate={"mode": "always", "dataset_version": None}))
+    judge(project, annotator, 3)
+    pipeline_tick()
+    assert ended(1, project).status == "succeeded"
+    put(admin, project, settings_for(project, None, gate={"mode": "always", "dataset_version": None}, reward={
+        "warm_start": True, "hyperparameters": {**world.TINY_REWARD_SETTINGS, "lora_r": 4, "lora_alpha": 8}}))
+    judge(project, annotator, 1)
+    judge(project, make_user("pipe-b"), 2)
+    pipeline_tick()
+
+    failed = ended(2, project)
+    assert failed.status == "failed" and failed.reward_run.status == "failed"
+    assert failed.error.startswith(f"reward run {failed.reward_run_id} failed: ") and "size mismatch" in failed.error, failed.error
+    assert failed.decision == "" and RewardModel.objects.get(is_active=True).source_run_id == PipelineExecution.objects.get(
+        project=project, number=1).reward_run_id
+
+    put(admin, project, settings_for(project, None, gate={"mode": "always", "dataset_version": None},
+                                     reward={"warm_start": True}))
+    judge(project, make_user("pipe-c"), 3)
+    pipeline_tick()
+    third = ended(3, project)
+    assert third.status == "succeeded", third.error
+    first_model = RewardModel.objects.get(source_run__pipeline_executions__project=project, source_run__pipeline_executions__number=1)
+    assert third.reward_run.config["init_checkpoint"] == first_model.checkpoint_dir  # warm-started from the first
+
+
+def test_a_worker_killed_mid_step_resumes_the_run_and_the_execution_goes_on(pipeline_worker, project):
+    admin, annotator = make_user("pipe-admin", staff=True), make_user("pipe-a")
+    put(admin, project, settings_for(project, world.export_version(project), gate={"mode": "never", "dataset_version": None},
+                                     reward={"hyperparameters": {**world.TINY_REWARD_SETTINGS, "max_steps": 12}}))
+    judge(project, annotator, 3)
+    pipeline_tick()
+    execution = PipelineExecution.objects.get(project=project, number=1)
+    running = wait_until(lambda: Run.objects.filter(pk=PipelineExecution.objects.get(pk=execution.pk).reward_run_id,
+                                                    status="running", phase="train", step__gte=3).first(), timeout=120)
+    victim = running.worker_pid
+    os.kill(victim, signal.SIGKILL)  # the pool process; Celery redelivers the run (acks_late), which resumes
+
+    execution = ended(1, project)
+    assert execution.status == "succeeded", execution.error
+    assert execution.reward_run.attempts == 2 and "resuming from its last checkpoint" in execution.reward_run.log
+    assert execution.decision == "keep" and execution.gate["reason"].startswith("the gate is set to never promote")
+    assert not RewardModel.objects.filter(project=project, is_active=True).exists()
