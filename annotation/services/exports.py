@@ -396,6 +396,8 @@ def dataset_version_export(*, version_id: int, on_progress: Progress | None = No
     version.manifest = manifest
     version.folder = str(final.relative_to(settings.EXPORT_ROOT))
     version.finished_at = timezone.now()
-    version.save(update_fields=["status", "progress", "row_counts", "sha256", "manifest", "folder", "finished_at"])
+    version.heartbeat_at = None  # published: no worker holds it, and the row may not change after this save
+    version.save(update_fields=["status", "progress", "row_counts", "sha256", "manifest", "folder", "finished_at",
+                                "heartbeat_at"])
     return version
 
