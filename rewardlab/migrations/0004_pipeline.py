@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotation', '0002_dataset_version_immutable'),
-        ('rewardlab', '0002_field_help_text'),
+        ('rewardlab', '0003_alignment_win_rate_ci95'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
