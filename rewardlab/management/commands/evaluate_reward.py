@@ -29,5 +29,6 @@ class Command(BaseCommand):
         if not options["queue"]:
             results = RewardEval.objects.get(pk=run.pk).results
             for dim, metrics in {**results["dimensions"], "overall": results["overall"]}.items():
-                self.stdout.write(f"{dim:>8}  without ties {metrics['acc_without_ties']}  with ties {metrics['acc_with_ties']}  "
+                self.stdout.write(f"{dim:>8}  without ties {metrics['acc_without_ties']}  with ties {metrics['acc_with_ties']} "
+                                  f"(VideoAlign; order-free {metrics.get('acc_with_ties_by_threshold')})  "
                                   f"({metrics['n_decided']} decided of {metrics['n_pairs']})")
