@@ -422,3 +422,11 @@ def test_in_place_is_asked_for_through_the_api_and_refused_for_rewardbench(proje
     (videoalign / "m.jsonl").write_text(json.dumps({"prompt": "p", "video": "videos/example_1_A.mp4", "model": "m"}))
     response = client.post(url, {"manifest": "videoalign/m.jsonl", "in_place": True}, format="json")
     assert response.status_code == 201 and response.json()["in_place"] is True
+
+
+def test_a_manifest_row_whose_meta_holds_a_nul_fails_with_a_reason(project_world, root):
+    put(root, "nul.mp4", clip(51))
+    (root / "nul.jsonl").write_text(json.dumps({"prompt": "p", "video": "nul.mp4", "model": "m", "meta": {"k": "a\u0000b"}}))
+    job = run(project_world["project"], "nul.jsonl")
+    assert (job.done_rows, errors(job)) == (0, {1: "meta contains a NUL character (\\u0000), which the database cannot "
+                                                   "store; remove it."})
