@@ -41,9 +41,9 @@ trap 'kill $SERVER' EXIT
 for _ in $(seq 60); do curl -sf "http://127.0.0.1:$PORT/api/schema/" -o "$OUT/schema.yaml" && break; sleep 1; done
 for who in admin annotator; do
   key=$ADMIN; [ "$who" = annotator ] && key=$ANNOTATOR_TOKEN
-  "$ST" --config-file "$OUT/schemathesis.toml" run "$OUT/schema.yaml" --url "http://127.0.0.1:$PORT" --checks not_a_server_error -n "$EXAMPLES" \
+  (cd "$OUT" && "$ST" --config-file "$OUT/schemathesis.toml" run "$OUT/schema.yaml" --url "http://127.0.0.1:$PORT" --checks not_a_server_error -n "$EXAMPLES" \
     -H "Authorization: Token $key" --workers 2 --request-timeout 60 --report har \
-    --report-har-path "$OUT/$who.har" --no-color > "$OUT/$who.txt" 2>&1 || true
+    --report-har-path "$OUT/$who.har" --no-color > "$OUT/$who.txt" 2>&1 || true)  # its cache goes in $OUT
   tail -n 4 "$OUT/$who.txt"
 done
 .venv/bin/python - "$OUT" <<'PY'
