@@ -1,4 +1,5 @@
-"""The project's reward model: promote a registered checkpoint, and have it score the project's videos."""
+"""The project's reward model: register a checkpoint made elsewhere, promote one, and have it score the project's
+videos."""
 
 from __future__ import annotations
 
@@ -6,9 +7,30 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.models import Project
+from config.errors import Conflict, InvalidInput
 from rewardlab.models import RewardModel
 from rewardlab.selectors import unscored_videos
 from rewardlab.services.submit import score_run_create
+
+
+@transaction.atomic
+def reward_model_register(*, project: Project, name: str, checkpoint_dir: str, base_model_path: str = "") -> RewardModel:
+    """Register a reward checkpoint that no run of ours made (the released VideoReward folder, or our layout from
+    another machine) with `project`. Its config is read (not its weights) for its dimensions and base model."""
+    from rewardlab.ml.checkpoint import read_any_config
+
+    try:
+        config = read_any_config(checkpoint_dir)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{checkpoint_dir} is not a reward checkpoint: {exc}",
+                           fields={"checkpoint_dir": ["not a reward checkpoint"]}) from exc
+    if RewardModel.objects.filter(project=project, checkpoint_dir=str(checkpoint_dir)).exists():
+        raise Conflict(f"{checkpoint_dir} is already registered with project {project.pk}.",
+                       fields={"checkpoint_dir": ["already registered"]})
+    return RewardModel.objects.create(project=project, name=name, checkpoint_dir=str(checkpoint_dir),
+                                      base_model_path=base_model_path or config.base_model_path,
+                                      dimensions=list(config.dimensions))
 
 
 @transaction.atomic

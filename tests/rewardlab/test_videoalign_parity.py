@@ -12,21 +12,25 @@ only, which gives it 1-D positions.
 import json
 import math
 import shutil
+from io import StringIO
 from pathlib import Path
 
 import av
 import pytest
 import torch
 import torch.nn.functional as F
+from django.core.management import call_command
 from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
 
 from annotation import storage
 from annotation.models import Project, Video
 from annotation.services.ingest import generation_model_get_or_create, prompt_get_or_create
+from config.errors import Conflict, InvalidInput
 from rewardlab.ml.__main__ import main
 from rewardlab.ml.tiny_qwen import make_tiny_reward_base
 from rewardlab.models import RewardModel, VideoScore
 from rewardlab.services import runner
+from rewardlab.services.reward_models import reward_model_register
 from rewardlab.services.submit import score_run_create
 from tests.conftest import FIXTURES, client_for, make_user
 
@@ -251,8 +255,13 @@ def test_the_cli_scores_a_released_checkpoint_as_videoalign(released, output_dim
 def test_the_score_api_and_a_scoring_run_score_a_released_checkpoint_as_videoalign(released, output_dim):
     folder, base, expected = released[output_dim]
     project = Project.objects.create(name=f"VideoAlign parity {output_dim}")
-    model_row = RewardModel.objects.create(project=project, name="VideoReward", checkpoint_dir=str(folder),
-                                           base_model_path=str(base), dimensions=["vq", "mq", "ta"])
+    call_command("register_reward_model", project=project.pk, checkpoint=str(folder), stdout=StringIO())
+    model_row = RewardModel.objects.get(project=project)
+    assert (model_row.base_model_path, model_row.dimensions) == (str(base), ["vq", "mq", "ta"])
+    with pytest.raises(Conflict, match="already registered"):
+        reward_model_register(project=project, name="again", checkpoint_dir=str(folder))
+    with pytest.raises(InvalidInput, match="not a reward checkpoint"):
+        reward_model_register(project=project, name="base", checkpoint_dir=str(base))
     videos = []
     for i, (clip, prompt) in enumerate(CLIPS):  # stored as ingest stores a ready video (no transcode: same pixels)
         sha256 = storage.sha256_file(clip)
