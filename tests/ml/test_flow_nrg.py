@@ -98,3 +98,18 @@ def test_latent_reward_training_needs_decided_pairs(trained, tmp_path):
     with pytest.raises(NoDecidedPairsError, match="no pair is decided"):
         train_latent_reward(LatentRewardTrainConfig(base_model_path=str(trained["base"]), pairs_file=str(ties),
                                                     output_dir=str(tmp_path / "nrg")))
+
+
+def test_latent_reward_training_keeps_tied_pairs_under_btt(trained, tmp_path):
+    # two pairs decided on "overall", two tied on it: Bradley–Terry with ties trains on all four
+    decided = write_toy_pairs(tmp_path / "data", n_pairs=2, seed=1, name="decided.jsonl")
+    ties = write_toy_pairs(tmp_path / "data", n_pairs=2, seed=2, name="ties.jsonl", labels={"overall": "tie"})
+    both = tmp_path / "data" / "both.jsonl"
+    both.write_text(decided.read_text() + ties.read_text())
+    with one_cpu_thread():
+        result = train_latent_reward(LatentRewardTrainConfig(
+            base_model_path=str(trained["base"]), pairs_file=str(both), output_dir=str(tmp_path / "nrg"),
+            num_blocks=1, batch_size=2, epochs=1, cache_dir=str(trained["root"] / "cache"),
+            gradient_checkpointing=False,
+        ))
+    assert result["dimensions"] == ["overall"] and result["steps"] == 2  # 4 pairs in batches of 2
