@@ -75,3 +75,13 @@ def test_an_unexpected_failure_is_a_json_500(project_world, monkeypatch):
     client = project_world["clients"]["manager"]
     client.raise_request_exception = False
     assert_error_shape(client.get("/api/v1/projects/"), 500, "server_error")
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/v1/generations/", {"project": 1, "base_model_path": "x", "prompts": ["p"], "seeds": [2**64]}, "seeds"),
+    ("/api/v1/reward-evals/", {"reward_model": 2**70}, "reward_model"),
+    ("/api/v1/reward-runs/", {"dataset_version": -3, "base_model_path": "x"}, "dataset_version"),
+])
+def test_run_inputs_out_of_their_columns_range_are_a_400_naming_them(project_world, path, body, field):
+    response = project_world["clients"]["admin"].post(path, body, format="json")
+    assert field in assert_error_shape(response, 400, "invalid")["fields"]

@@ -105,7 +105,7 @@ class RunResumeApi(StaffApi):
 
 class RewardRunListApi(StaffApi):
     class InputSerializer(serializers.Serializer):
-        dataset_version = serializers.IntegerField(help_text="A succeeded dataset version exported with jsonl.")
+        dataset_version = id_field(help_text="A succeeded dataset version exported with jsonl.")
         base_model_path = serializers.CharField(help_text="A Qwen2-VL folder under BASE_MODELS_ROOT.")
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
         dimensions = serializers.ListField(child=serializers.CharField(), required=False,
@@ -127,8 +127,8 @@ class RewardRunListApi(StaffApi):
 
 class RewardEvalListApi(StaffApi):
     class InputSerializer(serializers.Serializer):
-        reward_model = serializers.IntegerField()
-        dataset_version = serializers.IntegerField(required=False, allow_null=True)
+        reward_model = id_field()
+        dataset_version = id_field(required=False, allow_null=True)
         split = serializers.CharField(required=False, default="test", help_text="train, val or test (with dataset_version).")
         benchmark_csv = serializers.CharField(required=False, allow_blank=True, default="",
                                               help_text="A VideoGen-RewardBench CSV, relative to IMPORT_ROOT.")
@@ -149,11 +149,11 @@ class RewardEvalListApi(StaffApi):
 
 class AlignmentRunListApi(StaffApi):
     class InputSerializer(serializers.Serializer):
-        dataset_version = serializers.IntegerField()
+        dataset_version = id_field()
         method = serializers.ChoiceField(choices=AlignmentRun.Method.values)
         base_model_path = serializers.CharField(help_text="A diffusers pipeline folder under BASE_MODELS_ROOT.")
-        reward_model = serializers.IntegerField(required=False, allow_null=True,
-                                                help_text="Flow-RWR's rewards; judges the win rate of Flow-DPO/RWR.")
+        reward_model = id_field(required=False, allow_null=True,
+                                help_text="Flow-RWR's rewards; judges the win rate of Flow-DPO/RWR.")
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
         dimensions = serializers.ListField(child=serializers.CharField(), required=False,
                                            help_text="Flow-NRG: the dimensions the latent reward model learns.")
@@ -175,12 +175,14 @@ class AlignmentRunListApi(StaffApi):
 
 class GenerationListApi(StaffApi):
     class InputSerializer(serializers.Serializer):
-        project = serializers.IntegerField()
+        project = id_field()
         base_model_path = serializers.CharField(help_text="A diffusers pipeline folder under BASE_MODELS_ROOT.")
         prompts = serializers.ListField(child=serializers.CharField(), allow_empty=False)
-        seeds = serializers.ListField(child=serializers.IntegerField(), required=False, default=[0])
-        alignment_run = serializers.IntegerField(required=False, allow_null=True, help_text="Sample with its adapter.")
-        nrg_run = serializers.IntegerField(required=False, allow_null=True, help_text="Guide with its latent reward model.")
+        # Seeds land in Video.seed (a signed 64-bit column) on the generated videos.
+        seeds = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=INT64_MAX), required=False,
+                                      default=[0])
+        alignment_run = id_field(required=False, allow_null=True, help_text="Sample with its adapter.")
+        nrg_run = id_field(required=False, allow_null=True, help_text="Guide with its latent reward model.")
         nrg_weights = serializers.DictField(child=serializers.FloatField(), required=False,
                                             help_text="λ per dimension for Flow-NRG (default 1 each).")
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
