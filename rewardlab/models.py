@@ -43,6 +43,8 @@ class Run(models.Model):
 
     # Progress of the current phase ("train", "evaluate", ...); `progress` is the whole run's fraction done.
     phase = models.CharField(max_length=32, blank=True, help_text="The current phase: train, evaluate, ...")
+    activity = models.CharField(max_length=120, blank=True,
+                                help_text="What the run is doing now (loading weights, encoding latents, sampling, ...).")
     step = models.PositiveIntegerField(default=0, help_text="Step reached in the current phase.")
     total_steps = models.PositiveIntegerField(default=0, help_text="Steps in the current phase.")
     progress = models.FloatField(default=0.0, help_text="Fraction of the whole run done (0-1).")

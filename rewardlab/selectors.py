@@ -46,7 +46,7 @@ def run_progress(*, run: Run, after: int = 0) -> dict:
     """What a progress page polls: state, progress, metric points logged after point id ``after``, the log's end."""
     points = list(RunMetric.objects.filter(run=run, id__gt=after).order_by("id").values("id", "phase", "step", "values")[:METRIC_PAGE])
     return {
-        "id": run.pk, "kind": run.kind, "status": run.status, "phase": run.phase, "step": run.step,
+        "id": run.pk, "kind": run.kind, "status": run.status, "phase": run.phase, "activity": run.activity, "step": run.step,
         "total_steps": run.total_steps, "progress": run.progress, "eta_seconds": run.eta_seconds,
         "last_metrics": run.last_metrics, "attempts": run.attempts, "max_attempts": run.max_attempts,
         "cancel_requested": run.cancel_requested, "device": run.device, "worker_host": run.worker_host,

@@ -51,10 +51,16 @@ def _form_params(params: tuple[hp.Param, ...]) -> list[hp.Param]:
     return [p for p in params if p.on_form]
 
 
+# What a run page's buttons ("Generate with this adapter", "Align with this reward model") preselect in the forms.
+PRESELECT = ("alignment_run", "nrg_run", "reward_model")
+
+
 @staff_required
 def runs_home(request):
     project_id = int(request.GET["project"]) if request.GET.get("project", "").isdigit() else None
     context = {
+        "preselect": {name: int(request.GET[name]) for name in PRESELECT if request.GET.get(name, "").isdigit()}
+        | {"base": request.GET.get("base", "")},
         "runs": selectors.runs_list(project_id=project_id)[:100],
         "projects": Project.objects.order_by("name"),
         "project_id": project_id,

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rewardlab import hyperparameters as hp
 from rewardlab.models import AlignmentRun, Generation, RewardEval, RewardModel, RewardRun, Run, ScoreRun
 
-RUN_FIELDS = ["id", "kind", "project", "name", "status", "config", "phase", "step", "total_steps", "progress",
+RUN_FIELDS = ["id", "kind", "project", "name", "status", "config", "phase", "activity", "step", "total_steps", "progress",
               "eta_seconds", "last_metrics", "error", "output_dir", "cancel_requested", "attempts", "max_attempts",
               "worker_host", "device", "created_by", "created_at", "started_at", "heartbeat_at", "finished_at"]
 

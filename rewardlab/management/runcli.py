@@ -72,7 +72,7 @@ def run_or_queue(command: BaseCommand, run: Run, *, queue: bool) -> Run:
         return run
     with tqdm(unit="step", dynamic_ncols=True) as bar:
         def show(tracker: RunTracker) -> None:
-            bar.set_description(tracker.phase)
+            bar.set_description(f"{tracker.phase}: {tracker.activity}" if tracker.activity else tracker.phase)
             bar.total = tracker.total_steps or None
             bar.n = tracker.step
             loss = tracker.last_values.get("loss")

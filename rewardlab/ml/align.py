@@ -305,10 +305,14 @@ def run_alignment(
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "align_config.json").write_text(json.dumps(asdict(config), indent=1, default=str))
+    if progress:
+        progress({"activity": "reading the pairs and loading the generator"})
     examples = build_examples(config)
 
     flow = load_flow_pipeline(config.base_model_path, device=config.device, dtype=config.dtype)
     cache = latent_cache(config, flow)
+    if progress:
+        progress({"activity": f"encoding latents and prompts of {len(examples)} examples (cached for later runs)"})
     cached = cache_examples(cache, examples)
 
     torch.manual_seed(config.seed)  # the LoRA A matrices' initialisation
@@ -326,6 +330,8 @@ def run_alignment(
     total_steps = config.max_steps or config.epochs * math.ceil(len(cached) / config.batch_size)
     step_fn = dpo_step if config.method == "flow_dpo" else rwr_step
     stopped = False
+    if progress:
+        progress({"activity": "training"})
     while state.step < total_steps:
         if should_stop and should_stop():
             stopped = True

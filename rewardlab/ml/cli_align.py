@@ -29,6 +29,10 @@ def _progress_bar(desc: str) -> tuple[tqdm, Callable[[dict], None]]:
     bar = tqdm(desc=desc, unit="step")
 
     def update(record: dict) -> None:
+        if "activity" in record:
+            bar.set_description(f"{desc}: {record['activity']}")
+        if not any(k in record for k in ("step", "done")):
+            return
         bar.total = record.get("total_steps", record.get("total"))
         bar.update(1)
         shown = {k: record[k] for k in ("loss", "implicit_acc", "margin", "accuracy") if record.get(k) is not None}

@@ -75,6 +75,9 @@ def train(args: argparse.Namespace) -> None:
     try:
         with tqdm(desc="train-reward", unit="step", disable=not master) as bar:
             def progress(record: dict) -> None:
+                if "activity" in record:
+                    bar.set_description(f"train-reward: {record['activity']}")
+                    return
                 bar.total = record["total_steps"]
                 bar.n = record["step"]
                 acc = " ".join(f"{d}={a:.2f}" for d, a in record["acc"].items() if a is not None)

@@ -133,8 +133,12 @@ def train_latent_reward(
             f"{config.pairs_file}: no pair is decided on {dimensions or 'any dimension'}; the latent reward model "
             "needs A/B judgments (ties alone cannot order the videos)"
         )
+    if progress:
+        progress({"activity": "loading the generator"})
     flow = load_flow_pipeline(config.base_model_path, device=config.device, dtype=config.dtype)
     cache = latent_cache(config, flow)
+    if progress:
+        progress({"activity": "encoding latents and prompts (cached for later runs)"})
     kept = [(p, y) for p, y, keep in zip(pairs, labels, labelled, strict=True) if keep]
     prompts = [p.prompt for p, _ in kept]
     text = dict(zip(prompts, cache.prompt_files(prompts), strict=True))
@@ -152,6 +156,8 @@ def train_latent_reward(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_steps = config.max_steps or config.epochs * math.ceil(len(examples) / config.batch_size)
     history = []
+    if progress:
+        progress({"activity": "training"})
     for step in range(total_steps):
         batch = batch_for_step(examples, step, config.batch_size, config.seed)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)

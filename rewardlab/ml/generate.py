@@ -91,6 +91,8 @@ def generate_videos(config: GenerateConfig, *, progress: Callable[[dict], None] 
     """Sample every prompt with every seed; returns [{"prompt", "seed", "path", "model"}] in that order."""
     if not config.prompts or not config.seeds:
         raise ValueError("give at least one prompt and one seed")
+    if progress:
+        progress({"activity": "loading the generator"})
     flow = load_flow_pipeline(config.base_model_path, device=config.device, dtype=config.dtype)
     check_video_size(flow, config.num_frames, config.height, config.width)
     if config.adapter_dir:
@@ -105,6 +107,8 @@ def generate_videos(config: GenerateConfig, *, progress: Callable[[dict], None] 
     model_name = config.model_name or ("aligned" if config.adapter_dir else "base") + ("+nrg" if correction else "")
     out = Path(config.output_dir) / _slug(model_name)
 
+    if progress:
+        progress({"activity": f"sampling {model_name}"})
     texts = flow.encode_prompts(list(config.prompts))
     negative = flow.encode_prompts([config.negative_prompt])[0] if config.guidance_scale > 1.0 else None
     shape = flow.latent_shape(config.num_frames, config.height, config.width)

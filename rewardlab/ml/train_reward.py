@@ -265,10 +265,14 @@ class _Training:
 
 def _train(config: RewardTrainConfig, out: Path, ckpt_dir: Path, rank: int, world: int, device: torch.device,
            progress: Callable[[dict], None] | None, should_stop: Callable[[], bool] | None) -> dict:
+    if progress and rank == 0:
+        progress({"activity": "loading the base model"})
     t = _setup(config, out, ckpt_dir, rank, world, device)
     _resume(t)
     _start_batches(t)
     t.model.train()
+    if progress and t.master:
+        progress({"activity": "training"})
     while t.step < t.total_steps:
         if _stop_requested(t, should_stop):
             _checkpoint(t)

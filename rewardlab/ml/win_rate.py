@@ -79,20 +79,28 @@ def evaluate_alignment(config: WinRateConfig, *, progress: Callable[[dict], None
         raise ValueError("no prompts: give prompts or a prompts_file")
     out = Path(config.output_dir)
     videos = {}
-    for name, adapter, nrg in ((config.base_name, None, None),
-                               (config.aligned_name, config.adapter_dir, config.nrg_checkpoint)):
+    per_model = len(prompts) * len(config.seeds)
+    for offset, (name, adapter, nrg) in zip((0, per_model), ((config.base_name, None, None),
+                                                            (config.aligned_name, config.adapter_dir, config.nrg_checkpoint)),
+                                            strict=True):
+        def counted(record: dict, offset: int = offset) -> None:  # one count over both models: it never goes back
+            if progress:
+                progress({**record, "done": offset + record["done"], "total": 2 * per_model} if "done" in record else record)
+
         videos[name] = generate_videos(GenerateConfig(
             base_model_path=config.base_model_path, prompts=prompts, seeds=list(config.seeds),
             output_dir=str(out / "videos"), adapter_dir=adapter, nrg_checkpoint=nrg, nrg_weights=config.nrg_weights,
             nrg_scale=config.nrg_scale, num_frames=config.num_frames, height=config.height, width=config.width,
             steps=config.steps, guidance_scale=config.guidance_scale, negative_prompt=config.negative_prompt,
             fps=config.fps, model_name=name, device=config.device, dtype=config.dtype,
-        ), progress=progress)
+        ), progress=counted)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # the video model is gone before the reward model loads
 
     from rewardlab.ml.reward_model import VideoRewardScorer
 
+    if progress:
+        progress({"activity": "scoring both models' videos with the reward model"})
     scorer = VideoRewardScorer.from_checkpoint(
         config.reward_checkpoint, base_model_path=config.reward_base_model_path, device=config.device
     )

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class RunTracker:
-    """Progress of one attempt at a run, in phases with weights (e.g. train 0.85, evaluate 0.15)."""
+    """Progress of one attempt at a run, in phases with weights (e.g. train 0.85, evaluate 0.15).
+
+    The fraction shown never goes down: a phase whose ML code counts several passes from 1 (latents, then
+    steps) holds its highest point until the count passes it. ``{"activity": "..."}`` from the ML code says what it
+    is doing between counted steps (loading weights, encoding latents), and is shown before the first step."""
 
     def __init__(self, run: Run, *, on_progress: Callable[[RunTracker], None] | None = None):
         self.run_id, self.attempt = run.pk, run.attempts
@@ -35,12 +39,13 @@ class RunTracker:
         self.cancel_requested = False
         self.lost = False  # the run was taken from this worker (the sweeper gave it to another)
         self.weights: dict[str, float] = {}
-        self.phase, self.step, self.total_steps = "", 0, 0
+        self.phase, self.step, self.total_steps, self.activity = "", 0, 0, ""
         self.stop_in_progress = False  # raise RunStopped from progress(): for ML code without should_stop
         self.last_values: dict = {}  # the latest metrics logged (for a terminal progress bar)
         self._points: list[dict] = []
         self._last_flush = 0.0
         self._start = (time.monotonic(), run.progress)
+        self._highest = run.progress  # what has been shown; a resumed attempt starts where the last one got
 
     # --- phases ---------------------------------------------------------------------------------------------
     def plan(self, phases: list[tuple[str, float]]) -> None:
@@ -51,20 +56,22 @@ class RunTracker:
         """Start a phase; ``stop_in_progress`` for ML code that takes no should_stop (it stops after a step)."""
         self.check_stop()
         self.flush()
-        self.phase, self.step, self.total_steps = phase, 0, total_steps
+        self.phase, self.step, self.total_steps, self.activity = phase, 0, total_steps, ""
         self.stop_in_progress = stop_in_progress
         runs.run_log(run_id=self.run_id, text=f"phase {phase} started")
         self.flush(force=True)
 
     @property
     def fraction(self) -> float:
-        """How much of the whole run is done."""
+        """How much of the whole run is done, never less than was shown before."""
         done = 0.0
         for name, weight in self.weights.items():
             if name == self.phase:
-                return done + weight * (min(self.step / self.total_steps, 1.0) if self.total_steps else 0.0)
+                done += weight * (min(self.step / self.total_steps, 1.0) if self.total_steps else 0.0)
+                break
             done += weight
-        return done
+        self._highest = max(self._highest, done)
+        return self._highest
 
     def eta_seconds(self) -> float | None:
         started, fraction_at_start = self._start
@@ -76,6 +83,13 @@ class RunTracker:
     # --- what the ML code calls -----------------------------------------------------------------------------
     def progress(self, values: dict) -> None:
         values = runs.json_safe(values)
+        if "activity" in values:
+            self.activity = str(values["activity"])
+            if not any(k in values for k in runs.COUNTERS if k != "activity"):  # no new count: just say so
+                self.flush(force=True)
+                if self.on_progress:
+                    self.on_progress(self)
+                return
         self.step = int(values.get("step", values.get("done", self.step)) or 0)
         self.total_steps = int(values.get("total_steps", values.get("total", self.total_steps)) or 0)
         metrics = {k: v for k, v in values.items() if k not in runs.COUNTERS}
@@ -106,7 +120,7 @@ class RunTracker:
         try:
             ours = runs.run_progress(run_id=self.run_id, attempt=self.attempt, phase=self.phase, step=self.step,
                                      total_steps=self.total_steps, progress=self.fraction,
-                                     eta_seconds=self.eta_seconds(), points=points)
+                                     eta_seconds=self.eta_seconds(), points=points, activity=self.activity)
         except DatabaseError:  # keep training through a database blip; the points go with the next write
             log.warning("run %s: progress not written (database unavailable); retrying", self.run_id, exc_info=True)
             self._points = points + self._points

@@ -27,7 +27,7 @@ from rewardlab.models import Run, RunMetric
 log = logging.getLogger(__name__)
 
 LOG_LIMIT = 200_000  # characters of log kept on the row; the start is dropped first
-COUNTERS = ("step", "total_steps", "done", "total")  # progress fields that are not metrics
+COUNTERS = ("step", "total_steps", "done", "total", "activity")  # progress fields that are not metrics
 
 
 def json_safe(value):
@@ -205,7 +205,7 @@ def run_heartbeat(*, run_id: int, attempt: int) -> tuple[bool, bool]:
 
 @transaction.atomic
 def run_progress(*, run_id: int, attempt: int, phase: str, step: int, total_steps: int, progress: float,
-                 eta_seconds: float | None, points: list[dict]) -> bool:
+                 eta_seconds: float | None, points: list[dict], activity: str = "") -> bool:
     """Record progress and the metric points logged since the last call; False when the run is no longer ours.
 
     A resumed run replays the steps after its last checkpoint: their old points are replaced, so the
@@ -213,7 +213,8 @@ def run_progress(*, run_id: int, attempt: int, phase: str, step: int, total_step
     """
     now = timezone.now()
     updated = _mine(run_id, attempt).update(
-        phase=phase, step=step, total_steps=total_steps, progress=min(max(progress, 0.0), 1.0), eta_seconds=eta_seconds,
+        phase=phase, activity=activity[:120], step=step, total_steps=total_steps, progress=min(max(progress, 0.0), 1.0),
+        eta_seconds=eta_seconds,
         last_metrics=points[-1]["values"] if points else F("last_metrics"), heartbeat_at=now,
     )
     if not updated:

@@ -64,4 +64,9 @@ def test_the_send_status_and_the_human_eval_table_follow_the_work_live(live_serv
 
     page.goto(f"{live_server.url}/runs/{dpo.pk}/")  # the alignment run's page shows what people made of its adapter
     expect(page.locator("[data-human-eval] tr[data-dimension=overall] [data-field=counts]")).to_have_text("0 / 2 / 0")
+    page.get_by_role("link", name="Generate with this adapter").click()  # the next round starts from here
+    form = page.locator("#generation-form")
+    expect(form.locator("select[name=alignment_run]")).to_have_value(str(dpo.pk))
+    expect(form.locator("select[name=base_model_path]")).to_have_value(str(generator))
+    expect(form.locator("input[name='hp.steps']")).to_have_value("8")  # the tiny model's suggestions still apply
     assert errors == []

@@ -3,6 +3,7 @@ and seeds, judged by three annotators through the real queue, counted per dimens
 project's reward model on the same pairs."""
 
 import pytest
+from django.test import Client
 
 from annotation.models import Judgment, Membership, Pair
 from config.celery import app
@@ -117,3 +118,11 @@ def test_people_judge_the_aligned_model_against_its_base_and_the_counts_are_thei
 
     board = client_for(manager).get(f"/api/v1/projects/{project.pk}/leaderboard/?dimension=overall").json()
     assert {candidate, "tiny-wan"} <= {row["model"] for row in board["models"]}  # the new models are ranked too
+
+    pages = Client()
+    pages.force_login(admin)
+    assert f'href="/runs/?project={project.pk}&amp;reward_model={reward_model.pk}#alignment-run-form">Align with this reward model' \
+        in pages.get(f"/runs/{reward.pk}/").content.decode()
+    form = pages.get(f"/runs/?project={project.pk}&reward_model={reward_model.pk}").content.decode()
+    alignment_form = form[form.index('id="alignment-run-form"'):form.index('id="generation-form"')]
+    assert f'<option value="{reward_model.pk}" selected>' in alignment_form

@@ -161,11 +161,13 @@ function setField(root, name, text) {
   return el;
 }
 
-// "train step 3 of 10"; a phase that counts no steps is named alone, and a queued run says what it waits for.
+// "train: training, step 3 of 10"; before its first step a phase says what it is doing (loading weights, encoding
+// latents), and a queued run says what it waits for.
 function phaseText(state, long) {
   if (!state.phase) return state.status === "queued" ? "waiting for a worker" : "";
-  if (!state.total_steps) return state.phase;
-  return long ? `${state.phase} step ${state.step} of ${state.total_steps}` : `${state.phase} ${state.step}/${state.total_steps}`;
+  const what = state.activity ? `${state.phase}: ${state.activity}` : state.phase;
+  if (!state.total_steps || !state.step) return what;
+  return long ? `${what}, step ${state.step} of ${state.total_steps}` : `${what} ${state.step}/${state.total_steps}`;
 }
 
 // A log or traceback box shows its end (the newest line, the exception) unless the reader scrolled up in it.
