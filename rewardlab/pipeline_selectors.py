@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from annotation.models import Judgment, Project
 from rewardlab.models import Pipeline, PipelineExecution, RewardModel, VideoScore
@@ -43,6 +43,12 @@ def pipeline_state(project: Project) -> dict | None:
     count, after = new_judgments(pipeline)
     return {"pipeline": pipeline, "new_judgments": count, "counted_after_judgment_id": after,
             "changes": list(pipeline.changes.select_related("changed_by")[:20]), "executions": list(executions(project))}
+
+
+def execution_of_run(run) -> PipelineExecution | None:
+    """The pipeline execution that made this run (a step of it), if any."""
+    made = Q(reward_run_id=run.pk) | Q(new_eval_id=run.pk) | Q(current_eval_id=run.pk) | Q(alignment_run_id=run.pk)
+    return PipelineExecution.objects.filter(made).order_by("-number").first()
 
 
 def _accuracies(results: dict | None) -> dict | None:

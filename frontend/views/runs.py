@@ -81,7 +81,8 @@ def runs_home(request):
 def run_detail(request, run_id: int):
     run = selectors.run_typed(get_object_or_404(Run, pk=run_id))
     context = {"run": run, "projects": Project.objects.order_by("name"), "strategies": sorted(STRATEGIES),
-               "config_json": json.dumps(run.config, indent=2, sort_keys=True)}
+               "config_json": json.dumps(run.config, indent=2, sort_keys=True),
+               "pipeline_execution": pipeline_selectors.execution_of_run(run)}
     if run.kind == Run.Kind.REWARD_TRAIN:
         model = selectors.reward_models().filter(source_run=run).first()
         context["reward_model"] = model

@@ -10,6 +10,7 @@ import pytest
 
 from annotation.models import Membership
 from annotation.services.assignment import assignment_next, assignment_submit
+from annotation.services.pairing import pairs_generate
 from rewardlab.models import AlignmentRun, PipelineExecution, RewardModel, Run
 from tests.conftest import client_for, make_user, start_worker, stop_worker, wait_until
 from tests.rewardlab import world
@@ -33,7 +34,10 @@ def pipeline_worker(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def project():
-    return world.build_project(name="Pipeline")
+    """The world's project with a third model paired in: twelve pairs, room for the judgments these tests make."""
+    project = world.build_project(name="Pipeline", extra_models=("jittery-v1",))
+    pairs_generate(project=project, strategy="all")
+    return project
 
 
 def settings_for(project, gate_version, **changes) -> dict:
@@ -143,15 +147,26 @@ def test_judgments_train_gate_promote_and_align_and_a_second_trigger_waits(pipel
     assert second.decision == "keep" and second.gate["margin"] == 1.0 and second.alignment_run is None
     assert RewardModel.objects.get(project=project, is_active=True) == new_model
 
+    # A gate that tolerates any loss: the third model beats the current one by the margin and replaces it.
+    put(admin, project, settings_for(project, gate_version, gate={"margin": -1.0}))
+    judge(project, annotators[2], 3)
+    pipeline_tick()
+    third = ended(3, project)
+    assert third.status == "succeeded", third.error
+    assert third.current_model == new_model and third.decision == "promote"
+    assert third.gate["reason"].startswith("acc_with_ties beats the current model by at least -1.000")
+    assert RewardModel.objects.get(project=project, is_active=True).source_run == third.reward_run
+
     state = client_for(admin).get(f"/api/v1/projects/{project.pk}/pipeline/").json()
-    assert [(e["number"], e["status"], e["decision"]) for e in state["executions"]] == [(2, "succeeded", "keep"),
-                                                                                        (1, "succeeded", "promote")]
-    assert state["executions"][1]["alignment_run"] == {"id": dpo.pk, "status": "succeeded"}
-    assert [p["number"] for p in state["history"]] == [1, 2] and state["history"][1]["current"]["overall"] is not None
+    assert [(e["number"], e["status"], e["decision"]) for e in state["executions"]] == [
+        (3, "succeeded", "promote"), (2, "succeeded", "keep"), (1, "succeeded", "promote")]
+    assert state["executions"][2]["alignment_run"] == {"id": dpo.pk, "status": "succeeded"}
+    assert [p["number"] for p in state["history"]] == [1, 2, 3] and state["history"][1]["current"]["overall"] is not None
     page = client_for(admin)
     page.force_login(admin)
     html = page.get(f"/runs/pipeline/{project.pk}/").content.decode()
-    assert "there is no current reward model to beat" in html and "keep" in html
+    assert "there is no current reward model to beat" in html and "<strong>keep</strong>" in html
+    assert "Made by <a href" in page.get(f"/runs/{dpo.pk}/").content.decode()
 
 
 def test_a_step_the_worker_refuses_fails_its_execution_and_the_next_trigger_still_runs(pipeline_worker, project):
@@ -194,9 +209,13 @@ def test_a_worker_killed_mid_step_resumes_the_run_and_the_execution_goes_on(pipe
                                                     status="running", phase="train", step__gte=3).first(), timeout=120)
     victim = running.worker_pid
     os.kill(victim, signal.SIGKILL)  # the pool process; Celery redelivers the run (acks_late), which resumes
+    # Disabling stops new executions, never the step that runs.
+    put(admin, project, settings_for(project, None, enabled=False, gate={"mode": "never", "dataset_version": None}))
 
     execution = ended(1, project)
     assert execution.status == "succeeded", execution.error
     assert execution.reward_run.attempts == 2 and "resuming from its last checkpoint" in execution.reward_run.log
     assert execution.decision == "keep" and execution.gate["reason"].startswith("the gate is set to never promote")
     assert not RewardModel.objects.filter(project=project, is_active=True).exists()
+    judge(project, make_user("pipe-b"), 3)
+    assert pipeline_tick()["started"] == [] and PipelineExecution.objects.filter(project=project).count() == 1
