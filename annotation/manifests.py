@@ -6,6 +6,7 @@ root itself. Absolute paths, ``..`` and symlinks that lead outside the import ro
 """
 
 import csv
+import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -25,7 +26,13 @@ NAME_MAX = 255  # bytes in one path component on the file systems we run on
 
 
 def import_root() -> Path:
-    return Path(settings.IMPORT_ROOT).resolve()
+    return _resolved(str(settings.IMPORT_ROOT))
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(folder: str) -> Path:
+    # Resolving walks every component of the path; imports ask for the root once a row.
+    return Path(folder).resolve()
 
 
 def resolve_import_path(value: str, *, base: Path | None = None) -> Path:

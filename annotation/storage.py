@@ -75,12 +75,10 @@ def put_hashed(src: Path, name: str) -> tuple[str, str]:
         if not exists(key):
             put_file(src, key)
         return sha256, key
-    scratch = root / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    tmp = scratch / f".{uuid.uuid4().hex}.part"
+    tmp = root / "tmp" / f".{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
     try:
-        with open(src, "rb") as f, open(tmp, "wb") as out:
+        with open(src, "rb") as f, _created(tmp) as out:
             while block := f.read(1 << 20):
                 digest.update(block)
                 out.write(block)
@@ -92,6 +90,15 @@ def put_hashed(src: Path, name: str) -> tuple[str, str]:
     finally:
         tmp.unlink(missing_ok=True)
     return digest.hexdigest(), key
+
+
+def _created(path: Path):
+    """``path`` opened for writing, its folder made on first use (imports write thousands of files a second)."""
+    try:
+        return open(path, "wb")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")
 
 
 # Originals registered in place on the shared import file system: ``import-root:<path under IMPORT_ROOT>``.

@@ -24,6 +24,13 @@ def process_video_task(video_id: int) -> None:
         job_release(Video, video_id)
 
 
+@shared_task(name="workers.media.process_videos")
+def process_videos_task(video_ids: list[int]) -> None:
+    """Several videos one after another (a batch of imported rows): each claimed as process_video claims it."""
+    for video_id in video_ids:
+        process_video_task(video_id)
+
+
 @shared_task(name="workers.media.run_import")
 def run_import_task(job_id: int) -> None:
     """Split the job into chunks and queue one task per chunk, so every media worker takes a share."""

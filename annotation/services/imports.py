@@ -46,7 +46,7 @@ STORAGE_PREFIX = "storage:"
 UPLOAD_PREFIX = "upload:"
 MAX_ERRORS_KEPT = 1000  # failed_rows counts them all; the job row keeps the first ones
 CHUNK_ROWS = 500  # rows per media task: a job spreads over every media worker, and a lost task redoes little
-BATCH_ROWS = 100  # manifest rows per transaction within a chunk
+BATCH_ROWS = 250  # manifest rows per transaction within a chunk
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from annotation.models import GenerationModel, Project, Prompt, Video
 from annotation.services import media
 from annotation.services.ingest import check_fields, check_upload_size, generation_model_name, prompt_digest
 
+VIDEOS_PER_TASK = 25
+
 
 @dataclass
 class Incoming:
@@ -122,6 +124,9 @@ def _get_or_create_models(project: Project, names: set[str]) -> dict[str, Genera
 
 def _enqueue_processing(video_ids: list[int]) -> None:
     # Imported here: workers.media imports the services, not the other way round at import time.
-    from workers.media import process_video_task
+    from workers.media import process_videos_task
 
-    transaction.on_commit(lambda: [process_video_task.delay(pk) for pk in video_ids])
+    # A few videos a task: sending a message costs about what registering a row does, and a transcode takes
+    # seconds, so this keeps registration fast and the work still spread over the workers.
+    groups = [video_ids[i:i + VIDEOS_PER_TASK] for i in range(0, len(video_ids), VIDEOS_PER_TASK)]
+    transaction.on_commit(lambda: [process_videos_task.delay(group) for group in groups])

@@ -5,6 +5,8 @@ Real ffmpeg clips served through the assignment-scoped media URLs; every respons
 for model names, file names and storage keys.
 """
 
+import json
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -42,6 +44,9 @@ def test_annotator_works_through_pairs_with_the_keyboard(live_server, laptop_pag
             bodies[response.url] = response.text()
 
     page.on("response", record)
+    queue_calls = []  # (url, body) of every next/submit/skip the page sends, in order
+    page.on("request", lambda r: queue_calls.append((r.url, r.post_data)) if "/assignments/" in r.url
+            and r.method == "POST" else None)
 
     log_in(page, live_server, "watcher", f"/projects/{project.pk}/annotate/")
 
@@ -79,6 +84,14 @@ def test_annotator_works_through_pairs_with_the_keyboard(live_server, laptop_pag
     page.keyboard.press("Enter")
     page.wait_for_selector("#empty", state="visible")
     page.wait_for_function("() => document.querySelector('#done-today').textContent === '2'")
+
+    # One request per judgment: the first submit also leased the pair after the prefetched one, so no next/ was
+    # sent between it and the skip.
+    calls = [(url.split("/api/v1/")[1], json.loads(body or "{}")) for url, body in queue_calls]
+    first_submit = next(i for i, (url, _) in enumerate(calls) if url.endswith("/submit/"))
+    prefetched = Assignment.objects.get(pair__prompt__text=second_prompt).pk
+    assert calls[first_submit][1]["next"] is True and calls[first_submit][1]["after"] == prefetched
+    assert calls[first_submit + 1][0] == f"assignments/{prefetched}/skip/"
 
     judgments = {j.pair.prompt.text: j for j in Judgment.objects.select_related("pair__prompt", "assignment")}
     assert set(judgments) == {first_prompt, third_prompt}

@@ -220,10 +220,13 @@
     refreshProgress();
   }
 
-  async function advance() {
+  // ``following``: the lease a submit brought back with it ("next": true), one request per judgment: the pair after
+  // the prefetched one, or the one to show when nothing was prefetched.
+  async function advance(following = null) {
     pause();
     unload(current);
     [current, standby] = [standby, current];
+    if (following) load(current.lease ? standby : current, following);
     if (current.lease && leaseLeftMs(current.lease) > STALE_MS) {
       present();
       prefetch();
@@ -324,6 +327,8 @@
         choices: { ...state.answers },
         duration_ms: Math.round(performance.now() - (state.firstPlayAt ?? state.shownAt)),
         comment: $("comment").value.trim(),
+        next: true,
+        ...(standby.lease ? { after: standby.lease.id } : {}),
       }
       : { reason: $("skip-reason").value };
     try {
@@ -332,7 +337,7 @@
       if (status === 200) {
         kept.drop(lease.id);
         say(kind === "submit" ? "Saved." : "Skipped.");
-        await advance();
+        await advance(data.next);
       } else if ([403, 404, 409].includes(status)) {
         kept.drop(lease.id);
         say(errorText(data, "This pair is no longer yours."), true);
