@@ -5,13 +5,15 @@ worker's step resumes."""
 
 import os
 import signal
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 
-from annotation.models import Membership
+from annotation.models import DatasetVersion, Membership
 from annotation.services.assignment import assignment_next, assignment_submit
 from annotation.services.pairing import pairs_generate
-from rewardlab.models import AlignmentRun, PipelineExecution, RewardModel, Run
+from rewardlab.models import AlignmentRun, Pipeline, PipelineExecution, RewardModel, Run
 from tests.conftest import client_for, make_user, start_worker, stop_worker, wait_until
 from tests.rewardlab import world
 from tests.rewardlab.conftest import QUEUE
@@ -219,3 +221,16 @@ def test_a_worker_killed_mid_step_resumes_the_run_and_the_execution_goes_on(pipe
     assert not RewardModel.objects.filter(project=project, is_active=True).exists()
     judge(project, make_user("pipe-b"), 3)
     assert pipeline_tick()["started"] == [] and PipelineExecution.objects.filter(project=project).count() == 1
+
+
+def test_demo_pipeline_sets_up_thirty_judgments_a_frozen_test_split_and_flow_dpo(project):
+    make_user("demo-admin", staff=True)
+    call_command("demo_pipeline", project=project.pk, stdout=StringIO())
+
+    pipeline = Pipeline.objects.get(project=project)
+    gate_version = DatasetVersion.objects.get(pk=pipeline.gate["dataset_version"])
+    assert pipeline.enabled and pipeline.every_judgments == 30 and pipeline.alignment["method"] == "flow_dpo"
+    assert gate_version.status == "succeeded" and gate_version.row_counts["splits"]["test"]["rows"] > 0
+    assert pipeline.changes.get().changed_by.username == "demo-admin"
+    with pytest.raises(CommandError, match="run `python manage.py demo` first"):
+        call_command("demo_pipeline", project=project.pk + 1000)
