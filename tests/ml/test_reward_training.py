@@ -86,7 +86,7 @@ def test_a_stopped_run_resumes_to_the_same_result_as_an_uninterrupted_one(tiny_b
 
     calls = []
     stopped = train_reward(config_for(tiny_base, demo_pairs, tmp_path / "resumed", **settings),
-                           progress=calls.append, should_stop=lambda: len(calls) >= 2)
+                           progress=calls.append, should_stop=lambda: sum("step" in c for c in calls) >= 2)
     assert stopped["stopped"] and stopped["steps"] == 2
     assert (tmp_path / "resumed" / "checkpoint" / "training_state.pt").exists()
     resumed = train_reward(config_for(tiny_base, demo_pairs, tmp_path / "resumed", **settings))
