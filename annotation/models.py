@@ -84,6 +84,12 @@ class Project(models.Model):
     def dimension_keys(self) -> list[str]:
         return [d["key"] for d in self.dimensions]
 
+    def dimension_columns(self, keys) -> list[tuple[str, str]]:
+        """(key, label) of ``keys`` in this project's order of dimensions; keys it does not have come last."""
+        labels = {d["key"]: d.get("label") or d["key"] for d in self.dimensions}
+        ordered = [k for k in labels if k in keys]
+        return [(k, labels.get(k, k)) for k in ordered + [k for k in keys if k not in labels]]
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", home.home, name="home"),
     path("projects/<int:project_id>/datasets/", datasets.datasets, name="datasets"),
+    path("projects/<int:project_id>/datasets/preview/", datasets.datasets_preview, name="datasets-preview"),
     # Manager page: uploads, imports, videos, pairs (issue 3).
     path("projects/<int:project_id>/manage/", manage.manage, name="manage"),
     # Annotator page, quality and adjudication pages (issue 4).

@@ -78,7 +78,7 @@ def generation_human_eval(generation: Generation) -> dict:
     reward_model = RewardModel.objects.filter(project=project, is_active=True).first()
     reward = _reward_win_rates(reward_model, [candidate_first(p) for p in pairs], dimensions)
     per_dimension = []
-    for dim in dimensions:
+    for dim, label in project.dimension_columns(dimensions):
         groups = []
         counts = {"win": 0, "tie": 0, "loss": 0}
         for pair in pairs:
@@ -87,7 +87,6 @@ def generation_human_eval(generation: Generation) -> dict:
             for o in outcomes:
                 counts[o] += 1
             groups.append([OUTCOME[o] for o in outcomes])
-        label = next((d.get("label", dim) for d in project.dimensions if d["key"] == dim), dim)
         per_dimension.append({
             "key": dim, "label": label, "wins": counts["win"], "ties": counts["tie"], "losses": counts["loss"],
             "win_rate": win_rate(groups), "ci95": bootstrap_ci95(groups),

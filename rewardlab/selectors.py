@@ -109,6 +109,9 @@ def evaluation_table(evaluations: list[RewardEval]) -> dict:
         for dim in [*evaluation.results.get("dimensions", {}), "overall"]:
             if dim not in dimensions:
                 dimensions.append(dim)
+    # The projects' order of dimensions (the results are keyed alphabetically); others after, as they came.
+    order = list(dict.fromkeys(d["key"] for e in evaluations for d in e.project.dimensions))
+    dimensions.sort(key=lambda d: order.index(d) if d in order else len(order))
     rows = []
     for evaluation in evaluations:
         by_dim = {**evaluation.results.get("dimensions", {}), "overall": evaluation.results.get("overall", {})}

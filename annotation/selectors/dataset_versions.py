@@ -5,12 +5,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from annotation.exports import MANIFEST_FILE
 from annotation.exports.checksums import SUMS_FILE
 from annotation.models import DatasetVersion, Project
 from annotation.permissions import require_role
+from annotation.selectors.export_rows import selected_judgments
+from annotation.splits import split_of
 from config.errors import Conflict, NotFound
 
 _VIDEO_FILE = re.compile(r"^videos/[0-9a-f]{64}\.mp4$")
@@ -57,3 +59,30 @@ def version_file_path(version: DatasetVersion, path: str) -> Path:
     if not file.is_relative_to(folder) or not file.is_file():
         raise NotFound(f"The file {path!r} of dataset version {version.number} is missing on the server.")
     return file
+
+
+def split_preview(*, project: Project, request: dict) -> dict:
+    """What a version asked for with ``request`` (as ``dataset_version_request_clean`` returns it) would hold per
+    split: rows, pairs and prompts, counted before the agreement filter (which needs every vote); and a warning for
+    each split with a share that would get no prompt at all."""
+    filters, fractions = request["filters"], request["splits"]
+    per_pair = (selected_judgments(project_id=project.pk, filters=filters)
+                .values("pair_id", "pair__prompt__text").annotate(n=Count("id"))
+                .filter(n__gte=filters.get("min_judgments", 1)).order_by())
+    splits = {name: {"fraction": share, "rows": 0, "pairs": 0, "prompts": 0} for name, share in fractions.items()}
+    prompt_split: dict[str, str] = {}
+    for row in per_pair.iterator():
+        prompt = row["pair__prompt__text"]
+        if prompt not in prompt_split:
+            prompt_split[prompt] = split_of(prompt, fractions, request["seed"])
+            splits[prompt_split[prompt]]["prompts"] += 1
+        counts = splits[prompt_split[prompt]]
+        counts["pairs"] += 1
+        counts["rows"] += 1 if request["granularity"] == "consensus" else row["n"]
+    warnings = [
+        f"{name} would be empty: none of the {len(prompt_split)} prompts falls in its {counts['fraction']:g} share "
+        f"(each prompt's split is fixed by the seed). Raise its fraction, try another seed, set it to 0, or collect "
+        f"judgments on more prompts."
+        for name, counts in splits.items() if counts["fraction"] > 0 and counts["prompts"] == 0]
+    return {"splits": splits, "prompts": len(prompt_split), "warnings": warnings,
+            "before_agreement_filter": filters.get("min_agreement") is not None}

@@ -86,7 +86,7 @@ def _clean_time(field: str, value: Any) -> str | None:
         text = str(value)
         moment = parse_datetime(text) or (dt.datetime.combine(d, dt.time()) if (d := parse_date(text)) else None)
         if moment is None:
-            raise _invalid("filters", f"{field} must be an ISO 8601 date or time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z), not {text!r}.")
+            raise _invalid(f"filters.{field}", f"{field} must be an ISO 8601 date or time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z), not {text!r}.")
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, dt.UTC)
     return moment.astimezone(dt.UTC).isoformat()
@@ -101,36 +101,36 @@ def _clean_filters(project: Project, filters: Mapping[str, Any] | None) -> dict[
     keys = project.dimension_keys
     dimensions = filters.get("dimensions") or keys
     if not isinstance(dimensions, list | tuple) or set(dimensions) - set(keys):
-        raise _invalid("filters", f"dimensions must be a list of this project's dimensions: {', '.join(keys)}.")
+        raise _invalid("filters.dimensions", f"dimensions must be a list of this project's dimensions: {', '.join(keys)}.")
 
     annotators = filters.get("annotators")
     if annotators is not None:
         if not isinstance(annotators, list | tuple) or not all(isinstance(a, str) for a in annotators):
-            raise _invalid("filters", "annotators must be a list of usernames.")
+            raise _invalid("filters.annotators", "annotators must be a list of usernames.")
         found = dict(get_user_model().objects.filter(username__in=annotators).values_list("username", "id"))
         missing = sorted(set(annotators) - set(found))
         if missing:
-            raise _invalid("filters", f"No user named {', '.join(map(repr, missing))}.")
+            raise _invalid("filters.annotators", f"No user named {', '.join(map(repr, missing))}.")
         annotators = sorted(found.values())
 
     min_agreement = filters.get("min_agreement")
     if min_agreement is not None:
         if isinstance(min_agreement, bool) or not isinstance(min_agreement, int | float) or not 0 <= min_agreement <= 1:
-            raise _invalid("filters", "min_agreement must be a number between 0 and 1 (1 = unanimous pairs only).")
+            raise _invalid("filters.min_agreement", "min_agreement must be a number between 0 and 1 (1 = unanimous pairs only).")
         min_agreement = float(min_agreement)
     min_judgments = filters.get("min_judgments", 1)
     if isinstance(min_judgments, bool) or not isinstance(min_judgments, int) or min_judgments < 1:
-        raise _invalid("filters", "min_judgments must be a whole number of at least 1.")
+        raise _invalid("filters.min_judgments", "min_judgments must be a whole number of at least 1.")
     for flag in ("include_gold", "include_imported"):
         if not isinstance(filters.get(flag, False), bool):
-            raise _invalid("filters", f"{flag} must be true or false.")
+            raise _invalid(f"filters.{flag}", f"{flag} must be true or false.")
 
     until = filters.get("until_judgment_id")
     if until is None:
         # The snapshot: judgments made after this request are not part of the version.
         until = Judgment.objects.filter(pair__project=project).aggregate(m=Max("id"))["m"] or 0
     elif isinstance(until, bool) or not isinstance(until, int) or until < 0:
-        raise _invalid("filters", "until_judgment_id must be a judgment id (a whole number).")
+        raise _invalid("filters.until_judgment_id", "until_judgment_id must be a judgment id (a whole number).")
 
     cleaned = {
         "dimensions": [k for k in keys if k in dimensions],
@@ -144,7 +144,7 @@ def _clean_filters(project: Project, filters: Mapping[str, Any] | None) -> dict[
         "until_judgment_id": until,
     }
     if cleaned["created_from"] and cleaned["created_to"] and cleaned["created_from"] >= cleaned["created_to"]:
-        raise _invalid("filters", "created_from must be before created_to.")
+        raise _invalid("filters.created_to", "created_from must be before created_to.")
     return cleaned
 
 

@@ -1,4 +1,5 @@
-"""/projects/<id>/datasets/: a project's dataset versions with their statistics, and a form to make one."""
+"""/projects/<id>/datasets/: a project's dataset versions with their statistics, and a form to make one, which
+previews rows and prompts per split (…/datasets/preview/) before the version is made."""
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -6,8 +7,8 @@ from django.shortcuts import redirect, render
 
 from annotation.exports import FORMATS, GRANULARITIES
 from annotation.models import Project
-from annotation.selectors.dataset_versions import dataset_versions_of, version_files
-from annotation.services.exports import dataset_version_create
+from annotation.selectors.dataset_versions import dataset_versions_of, split_preview, version_files
+from annotation.services.exports import dataset_version_create, dataset_version_request_clean
 from annotation.splits import DEFAULT_SPLITS
 from config.errors import InvalidInput
 from frontend.views.access import page_project
@@ -68,6 +69,21 @@ class VersionForm(forms.Form):
         }
 
 
+def _service_error(form: VersionForm, exc: InvalidInput) -> None:
+    """The service's message, once, under the field it names (the fractions under train), else above the form."""
+    for key in exc.fields:
+        name = {"splits": "train"}.get(key, key.removeprefix("filters."))
+        if name in form.fields:
+            form.add_error(name, exc.message)
+            return
+    form.add_error(None, exc.message)
+
+
+def _outcomes(project: Project, counts: dict) -> list[tuple[str, dict]]:
+    """A version's outcome counts as (label, counts), in the project's order of dimensions."""
+    return [(label, counts[key]) for key, label in project.dimension_columns(counts)]
+
+
 @login_required
 def datasets(request, project_id: int):
     project = page_project(request.user, project_id, "manager")
@@ -76,11 +92,33 @@ def datasets(request, project_id: int):
         try:
             version = dataset_version_create(project=project, created_by=request.user, **form.service_kwargs())
         except InvalidInput as exc:
-            form.add_error(None, exc.message)
+            _service_error(form, exc)
         else:
             return redirect(f"{request.path}#v{version.number}")
     versions = [{"version": v, "files": version_files(v),
-                 "outcomes": v.row_counts.get("labels") or v.row_counts.get("choices") or {}}
+                 "outcomes": _outcomes(project, v.row_counts.get("labels") or v.row_counts.get("choices") or {})}
                 for v in dataset_versions_of(project)]
-    return render(request, "frontend/datasets.html", {"project": project, "form": form, "versions": versions},
-                  status=400 if form.errors else 200)
+    context = {"project": project, "form": form, "versions": versions, "preview": _preview(project, form)}
+    return render(request, "frontend/datasets.html", context, status=400 if form.errors else 200)
+
+
+def _preview(project: Project, form: VersionForm) -> dict:
+    """The split preview of what the form asks for, or why there is none."""
+    if not form.is_bound:
+        form = VersionForm(project, {name: field.initial for name, field in form.fields.items()
+                                     if field.initial is not None and field.initial is not False})
+    if not form.is_valid():
+        return {"error": "Fix the marked fields to see what the version would hold."}
+    try:
+        request = dataset_version_request_clean(project=project, **form.service_kwargs())
+    except InvalidInput as exc:
+        return {"error": exc.message}
+    return split_preview(project=project, request=request)
+
+
+@login_required
+def datasets_preview(request, project_id: int):
+    """The form's answers (as a query string) -> the preview fragment; the page asks as the form changes."""
+    project = page_project(request.user, project_id, "manager")
+    preview = _preview(project, VersionForm(project, request.GET))
+    return render(request, "frontend/datasets_preview.html", {"preview": preview})

@@ -91,8 +91,8 @@ def run_detail(request, run_id: int):
     elif run.kind == Run.Kind.REWARD_EVAL:
         context["comparison"] = selectors.evaluation_table([run])
     elif run.kind == Run.Kind.ALIGNMENT:  # the reward model's verdict, and what people made of its generations
-        context["win_rates"] = [{"dim": dim, "rate": rate, "ci95": run.win_rate_ci95.get(dim)}
-                                for dim, rate in run.win_rate.items()]
+        context["win_rates"] = [{"dim": label, "rate": run.win_rate[key], "ci95": run.win_rate_ci95.get(key)}
+                                for key, label in run.project.dimension_columns(run.win_rate)]
         context["human_evals"] = [human_eval.generation_human_eval(g) for g in human_eval.evaluated_generations(run)]
     elif run.kind == Run.Kind.GENERATION:
         context["videos"] = selectors.generation_videos(run)

@@ -1,7 +1,7 @@
-// Datasets page: follow queued and running versions until they finish, then reload to show their files.
+// Datasets page: follow queued and running versions until they finish, then reload to show their files; preview
+// the rows and prompts per split as the new-version form changes.
 (function () {
   const live = Array.from(document.querySelectorAll("tr[data-live]"));
-  if (!live.length) return;
 
   async function poll() {
     for (const row of live) {
@@ -20,5 +20,22 @@
     }
     setTimeout(poll, 2000);
   }
-  setTimeout(poll, 1000);
+  if (live.length) setTimeout(poll, 1000);
+
+  const form = document.querySelector("form[data-preview-url]");
+  if (!form) return;
+  const box = form.querySelector("[data-role=preview]");
+  let timer = null;
+  let asked = 0;
+  async function preview() {
+    const query = new URLSearchParams(new FormData(form));
+    query.delete("csrfmiddlewaretoken");
+    const mine = ++asked;
+    const response = await fetch(`${form.dataset.previewUrl}?${query}`, { credentials: "same-origin" });
+    if (response.ok && mine === asked) box.innerHTML = await response.text(); // only the answer to the latest ask
+  }
+  form.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(preview, 300);
+  });
 })();
