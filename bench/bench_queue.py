@@ -67,9 +67,9 @@ def build(pairs: int, annotators: int, overlap: int) -> tuple[int, list[str]]:
         model = cur.fetchone()[0]
         cur.execute("""
             INSERT INTO annotation_video (project_id, prompt_id, generation_model_id, source, status, error, original,
-                original_name, playback, poster, sha256, size_bytes, meta, codec, created_at, updated_at)
+                original_name, playback, poster, sha256, size_bytes, meta, codec, created_at, updated_at, requeues)
             SELECT %s, %s, %s, 'manifest', 'ready', '', 'bench/' || g, '', 'bench/clip.mp4', '',
-                   md5(g::text) || md5('v' || g), 0, '{}', 'h264', now(), now()
+                   md5(g::text) || md5('v' || g), 0, '{}', 'h264', now(), now(), 0
             FROM generate_series(1, %s) g""", [project, prompt, model, videos])
         cur.execute("""
             INSERT INTO annotation_pair (project_id, prompt_id, video_a_id, video_b_id, is_gold, target, done_count,
