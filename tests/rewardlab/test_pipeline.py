@@ -5,16 +5,22 @@ worker's step resumes."""
 
 import os
 import signal
+import subprocess
+import sys
+import threading
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from annotation.models import DatasetVersion, Membership
 from annotation.services.assignment import assignment_next, assignment_submit
 from annotation.services.pairing import pairs_generate
 from rewardlab.models import AlignmentRun, Pipeline, PipelineExecution, RewardModel, Run
-from tests.conftest import client_for, make_user, start_worker, stop_worker, wait_until
+from tests.conftest import REPO, client_for, make_user, start_worker, stop_worker, wait_until
 from tests.rewardlab import world
 from tests.rewardlab.conftest import QUEUE
 from workers.pipelines import pipeline_tick
@@ -234,3 +240,48 @@ def test_demo_pipeline_sets_up_thirty_judgments_a_frozen_test_split_and_flow_dpo
     assert pipeline.changes.get().changed_by.username == "demo-admin"
     with pytest.raises(CommandError, match="run `python manage.py demo` first"):
         call_command("demo_pipeline", project=project.pk + 1000)
+
+
+def test_concurrent_ticks_start_one_execution(project):
+    admin, annotator = make_user("pipe-admin", staff=True), make_user("pipe-a")
+    put(admin, project, settings_for(project, None, gate={"mode": "never", "dataset_version": None}))
+    judge(project, annotator, 3)
+    start, failures = threading.Barrier(4), []
+
+    def beat():  # four beat processes at once, as far as the database can tell: each its own connection
+        try:
+            start.wait()
+            pipeline_tick()
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert failures == []
+    assert list(PipelineExecution.objects.filter(project=project).values_list("number", "status")) == [(1, "running")]
+    assert DatasetVersion.objects.filter(project=project, name="pipeline execution 1").count() == 1
+
+
+def test_celery_beat_alone_turns_new_judgments_into_a_finished_execution(pipeline_worker, project):
+    admin, annotator = make_user("pipe-admin", staff=True), make_user("pipe-a")
+    put(admin, project, settings_for(project, None, gate={"mode": "never", "dataset_version": None}))
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "DJANGO_SETTINGS_MODULE": "config.settings_test", "PIPELINE_TICK_SECONDS": "0.5"}
+    beat = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "warning", "--max-interval", "1",
+                             "-s", str(Path(settings.DATA_DIR) / "pipeline-test-beat")], env=env, cwd=REPO, start_new_session=True)
+    try:
+        judge(project, annotator, 3)  # and nothing else: the beat's tick fires the trigger
+        execution = wait_until(lambda: beat.poll() is not None or PipelineExecution.objects.filter(
+            project=project, status__in=["succeeded", "failed"]).first(), timeout=300)
+        assert beat.poll() is None, "celery beat exited"
+    finally:
+        stop_worker(beat)
+    assert execution.status == "succeeded", execution.error
+    assert execution.trigger["new_judgments"] == 3 and execution.reward_run.status == "succeeded"
