@@ -64,6 +64,7 @@ def test_tiny_model_learns_noise_and_jitter_on_held_out_demo_clips(tiny_base, de
     result = train_reward(config, progress=records.append)
 
     assert result["steps"] == 12 * 12 and not result["stopped"]  # 48 pairs, 4 a step
+    records = [r for r in records if "step" in r]  # the others say what it is doing ({"activity": ...})
     assert [r["step"] for r in records] == list(range(1, 145))
     assert records[0]["lr"] < records[-1]["lr"] == 5e-4  # warmup, then constant
     assert set(result["norm"]) == {"vq", "mq"}
