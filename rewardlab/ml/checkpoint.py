@@ -202,6 +202,8 @@ def _released_config(folder: Path, meta: dict, base_model_path: str | Path | Non
     if data_cfg.get("prompt_template_type", "detailed_special") != "detailed_special":
         raise ValueError(f"{path}: prompt_template_type {data_cfg['prompt_template_type']!r} has no reward tokens; "
                          "only 'detailed_special' is supported")
+    if lora_cfg.get("use_rslora"):  # LoRA is merged at alpha / r; rsLoRA scales by alpha / sqrt(r)
+        raise ValueError(f"{path}: peft_lora_config.use_rslora is not supported")
     if data_cfg.get("sample_type", "uniform") != "uniform":
         raise ValueError(f"{path}: sample_type {data_cfg['sample_type']!r} is not supported, only 'uniform'")
     base_model_path = base_model_path or model_cfg.get("model_name_or_path")
