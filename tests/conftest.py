@@ -74,7 +74,8 @@ def worker_database_url() -> str:
 def start_worker(queues: str = "default,media,gpu", concurrency: int = 2, extra_env: dict | None = None,
                  purge: bool = True) -> subprocess.Popen:
     """A real Celery worker process on the test database (call inside django_db_blocker.unblock()); ``purge``
-    first drops what earlier tests left on its queues (off when a test queued a task for this worker)."""
+    first drops what earlier tests left on its queues (off when a test queued a task for this worker). A test that
+    calls it is marked ``slow``; a fixture that calls it goes in WORKER_FIXTURES."""
     env = {**os.environ, "DATABASE_URL": worker_database_url(),
            "DJANGO_SETTINGS_MODULE": "config.settings_test", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     if purge:
@@ -113,6 +114,16 @@ def own_export_root(settings, tmp_path):
     """Dataset versions go to this test's own folder: on SQLite the ids of a rolled-back test come back, so
     ``EXPORT_ROOT/<project id>/`` would still hold an earlier test's versions."""
     settings.EXPORT_ROOT = tmp_path / "exports"
+
+
+# Fixtures that start Celery worker processes: every test that uses one is `slow` (make test-fast leaves it out).
+WORKER_FIXTURES = {"celery_worker", "run_worker", "pipeline_worker"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if WORKER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1):

@@ -7,7 +7,7 @@ from annotation.models import Membership, Pair, Video
 from annotation.services.demo import DEMO_PROMPTS, demo_create
 from annotation.synthetic_videos import DEMO_MODELS
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # renders the demo's 24 videos
 
 
 def test_demo_creates_roles_ready_videos_and_pairs_and_is_idempotent():

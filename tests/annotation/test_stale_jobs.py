@@ -98,6 +98,7 @@ def ffmpeg_in(group: int) -> bool:
     return subprocess.run(["pgrep", "-g", str(group), "ffmpeg"], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow  # Celery workers
 @pytest.mark.django_db(transaction=True)
 def test_a_video_whose_worker_is_killed_mid_render_is_processed_by_the_next_worker(django_db_blocker, settings,
                                                                                    monkeypatch):

@@ -49,6 +49,7 @@ def test_the_papers_prompt_sets_ship_with_the_package_and_read_by_name():
     assert read_prompts("TA_hard")[0].startswith("A cat and a dog baking a cake together")
 
 
+@pytest.mark.slow  # the module's world trains a reward model and a Flow-DPO adapter
 def test_aligned_and_base_videos_are_scored_and_saved_as_a_new_annotation_round(world, tmp_path):
     result = evaluate_alignment(WinRateConfig(
         base_model_path=str(world["base"]), reward_checkpoint=str(world["reward"]), output_dir=str(tmp_path),
@@ -71,12 +72,14 @@ def test_aligned_and_base_videos_are_scored_and_saved_as_a_new_annotation_round(
     assert all(low <= result["win_rate"][d] <= high for d, (low, high) in result["ci95"].items())
 
 
+@pytest.mark.slow  # the module's world trains a reward model and a Flow-DPO adapter
 def test_win_rate_needs_something_to_compare(world, tmp_path):
     with pytest.raises(ValueError, match="nothing to compare"):
         evaluate_alignment(WinRateConfig(base_model_path=str(world["base"]), reward_checkpoint=str(world["reward"]),
                                          output_dir=str(tmp_path), prompts=["x"]))
 
 
+@pytest.mark.slow  # the module's world trains a reward model and a Flow-DPO adapter
 def test_pairs_relabelled_by_the_videoreward_follow_its_weighted_scores(world, tmp_path):
     weights = {"vq": 1.0, "mq": 0.5}
     config = AlignConfig(method="flow_dpo", base_model_path=str(world["base"]), pairs_file=str(world["pairs"]),
@@ -92,6 +95,7 @@ def test_pairs_relabelled_by_the_videoreward_follow_its_weighted_scores(world, t
         assert score(example, example.winner) > score(example, example.loser)
 
 
+@pytest.mark.slow  # the module's world trains a reward model and a Flow-DPO adapter
 def test_flow_rwr_takes_its_rewards_from_a_videoreward(world, tmp_path):
     result = run_alignment(AlignConfig(
         method="flow_rwr", base_model_path=str(world["base"]), pairs_file=str(world["pairs"]),

@@ -19,6 +19,7 @@ def last_json(text: str) -> dict:
     return json.loads(text[text.index("{"):])
 
 
+@pytest.mark.slow  # trains
 def test_train_evaluate_and_score_from_the_command_line(tiny_base, tmp_path, capsys):
     out = tmp_path / "run"
     handler = signal.getsignal(signal.SIGINT)

@@ -79,6 +79,7 @@ def test_tiny_model_learns_noise_and_jitter_on_held_out_demo_clips(tiny_base, de
     assert metrics["overall"]["n_decided"] == 32
 
 
+@pytest.mark.slow  # trains on the 120 rendered demo clips
 def test_a_stopped_run_resumes_to_the_same_result_as_an_uninterrupted_one(tiny_base, demo_pairs, tmp_path):
     # dropout on, the vision tower trained in full, gradient accumulation: every piece of state matters
     settings = dict(max_steps=5, batch_size=2, grad_accum=2, lora_dropout=0.1, vision="full",
@@ -102,12 +103,14 @@ def test_a_stopped_run_resumes_to_the_same_result_as_an_uninterrupted_one(tiny_b
     assert not (tmp_path / "resumed" / "checkpoint" / "training_state.pt").exists()  # final: no optimiser state
 
 
+@pytest.mark.slow  # trains on the 120 rendered demo clips
 def test_a_finished_run_returns_its_result_again(tiny_base, demo_pairs, tmp_path):
     config = config_for(tiny_base, demo_pairs, tmp_path / "run", max_steps=1, vision="frozen")
     first = train_reward(config)
     assert train_reward(config) == json.loads(json.dumps(first))
 
 
+@pytest.mark.slow  # trains on the 120 rendered demo clips
 def test_resuming_with_a_different_setting_names_it(tiny_base, demo_pairs, tmp_path):
     out = tmp_path / "run"
     train_reward(config_for(tiny_base, demo_pairs, out, max_steps=3, vision="frozen"), should_stop=lambda: True)
@@ -115,6 +118,7 @@ def test_resuming_with_a_different_setting_names_it(tiny_base, demo_pairs, tmp_p
         train_reward(config_for(tiny_base, demo_pairs, out, max_steps=3, vision="frozen", lr=1e-2))
 
 
+@pytest.mark.slow  # trains on the 120 rendered demo clips
 def test_a_dimension_without_decided_pairs_is_refused(tiny_base, demo_pairs, tmp_path):
     with pytest.raises(ValueError, match="no decided .* for dimension 'ta'"):
         train_reward(config_for(tiny_base, demo_pairs, tmp_path / "run", dimensions=["vq", "ta"]))

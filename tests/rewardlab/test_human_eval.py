@@ -13,7 +13,7 @@ from rewardlab.services.reward_models import reward_model_promote
 from tests.conftest import client_for, make_user
 from tests.rewardlab import world
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # trains and generates
 
 TINY_FRAMES = {"num_frames": 1, "height": 32, "width": 64}
 TINY_SAMPLING = {"num_frames": 5, "height": 32, "width": 32, "steps": 2, "guidance_scale": 1.0}

@@ -81,6 +81,7 @@ def test_a_value_out_of_range_is_refused_by_the_api_the_cli_and_the_config_alike
             config_from_args(config_class, cli([*argv, flag, str(p.type(low))])[1])
 
 
+@pytest.mark.slow  # builds a trained-on project and a tiny model
 @pytest.mark.django_db
 def test_one_reward_run_gets_the_same_seed_from_the_cli_the_api_the_worker_and_the_form(trained_on):
     admin = client_for(make_user("root", staff=True))

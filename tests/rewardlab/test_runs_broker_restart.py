@@ -16,7 +16,7 @@ from tests.conftest import start_worker, stop_worker, wait_until
 from tests.rewardlab import world
 from tests.rewardlab.world import QUEUE, at_step, run_in, start_reward_run
 
-pytestmark = [pytest.mark.django_db(transaction=True),
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow,  # Celery workers, training
               pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")]
 
 

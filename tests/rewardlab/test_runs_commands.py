@@ -11,6 +11,7 @@ from tests.rewardlab import world
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.slow  # trains
 def test_train_evaluate_and_score_from_the_command_line(trained_on):
     settings = [f"--set={k}={v}" for k, v in world.TINY_REWARD_SETTINGS.items()]
     out = StringIO()

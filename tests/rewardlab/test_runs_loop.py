@@ -11,7 +11,7 @@ from rewardlab.services import runner, submit
 from tests.conftest import client_for, make_user
 from tests.rewardlab import world
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # trains and generates
 
 TINY_FRAMES = {"num_frames": 1, "height": 32, "width": 64}  # one latent frame of the training clips
 TINY_SAMPLING = {"num_frames": 5, "height": 32, "width": 32, "steps": 2, "guidance_scale": 1.0}

@@ -14,6 +14,7 @@ TINY_FRAMES = {"num_frames": 1, "height": 32, "width": 64}
 TINY_SAMPLING = {"num_frames": 5, "height": 32, "width": 32, "steps": 2, "guidance_scale": 1.0}
 
 
+@pytest.mark.slow  # trains a reward model and aligns
 def test_an_alignment_run_with_a_win_rate_only_moves_forward_and_says_what_it_does():
     project = world.build_project()
     version = world.export_version(project)

@@ -107,6 +107,7 @@ def test_progress_of_a_resumed_run_replaces_the_steps_it_replays(project):
     assert list(run.metrics.values_list("step", "values__loss")) == [(1, 1.0), (2, 1.0), (3, 0.5), (4, 0.5)]
 
 
+@pytest.mark.slow  # trains and scores
 @pytest.mark.django_db(transaction=True)
 def test_a_promoted_reward_model_scores_the_project_picks_uncertain_pairs_and_is_compared_with_people():
     project = world.build_project(extra_models=("jittery-v1",))

@@ -12,7 +12,7 @@ from tests.conftest import client_for, make_user, start_worker, stop_worker, wai
 from tests.rewardlab import world
 from tests.rewardlab.world import QUEUE, at_step, run_in, start_reward_run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # Celery workers, training
 
 
 def test_a_reward_run_trains_evaluates_and_registers_its_checkpoint(run_worker, trained_on):

@@ -241,6 +241,7 @@ def assert_videoalign(scores: dict, expected: dict) -> None:
     assert ours == pytest.approx(expected, abs=1e-3)
 
 
+@pytest.mark.slow  # builds two VideoReward checkpoints and runs VideoAlign's inference on them (once per module)
 @pytest.mark.parametrize("output_dim", [3, 1])
 def test_the_cli_scores_a_released_checkpoint_as_videoalign(released, output_dim, capsys):
     folder, _, expected = released[output_dim]
@@ -250,6 +251,7 @@ def test_the_cli_scores_a_released_checkpoint_as_videoalign(released, output_dim
         assert_videoalign(json.loads(capsys.readouterr().out)["scores"], want)
 
 
+@pytest.mark.slow  # the same checkpoints
 @pytest.mark.parametrize("output_dim", [3, 1])
 @pytest.mark.django_db(transaction=True)
 def test_the_score_api_and_a_scoring_run_score_a_released_checkpoint_as_videoalign(released, output_dim):
@@ -286,6 +288,7 @@ def test_the_score_api_and_a_scoring_run_score_a_released_checkpoint_as_videoali
         assert_videoalign(VideoScore.objects.get(reward_model=model_row, video=video).scores, want)
 
 
+@pytest.mark.slow  # the same checkpoints
 def test_the_checkpoint_with_the_highest_step_is_read(released, tmp_path):
     folder, _, _ = released[3]
     lora_only = shutil.copytree(folder, tmp_path / "lora-only")
