@@ -69,4 +69,13 @@ def test_the_send_status_and_the_human_eval_table_follow_the_work_live(live_serv
     expect(form.locator("select[name=alignment_run]")).to_have_value(str(dpo.pk))
     expect(form.locator("select[name=base_model_path]")).to_have_value(str(generator))
     expect(form.locator("input[name='hp.steps']")).to_have_value("8")  # the tiny model's suggestions still apply
+
+    form.locator("textarea[name=prompts]").fill("a blue cube")
+    form.locator("details.params summary").click()
+    form.locator("input[name='hp.width']").fill("832")  # beyond what tiny-wan can make
+    form.get_by_role("button", name="Generate").click()
+    error = form.locator("[data-role=error]")
+    expect(error).to_contain_text("at most 512")
+    assert error.inner_text().count("at most 512") == 1  # said once
+    expect(form.locator("input[name='hp.width']")).to_have_attribute("aria-invalid", "true")
     assert errors == []

@@ -46,12 +46,19 @@ function formBody(form) {
   return body;
 }
 
+// The message once, plus what a field's own error adds to it; the fields it names are marked (aria-invalid) until
+// the next try. "hyperparameters.width" is the form's "hp.width".
 function showError(container, error) {
   const box = container.querySelector("[data-role=error]");
-  // Field errors the message does not already name (the services' messages usually do).
-  const fields = Object.entries(error.fields || {}).filter(([k]) => !error.message.includes(k))
-    .map(([k, v]) => `${k}: ${[].concat(v).join(" ")}`);
-  if (box) box.textContent = [error.message, ...fields].join("\n");
+  container.querySelectorAll("[aria-invalid=true]").forEach((el) => el.removeAttribute("aria-invalid"));
+  const extra = [];
+  for (const [key, value] of Object.entries(error.fields || {})) {
+    const text = [].concat(value).join(" ");
+    if (!error.message.includes(text)) extra.push(`${key}: ${text}`);
+    const name = key.replace(/^hyperparameters\./, "hp.").replace(/^nrg_weights$/, "nrg_run");
+    container.querySelectorAll(`[name="${name}"]`).forEach((el) => el.setAttribute("aria-invalid", "true"));
+  }
+  if (box) box.textContent = [error.message, ...extra].filter(Boolean).join("\n");
 }
 
 // A base model may suggest settings for its runs (its vidpref.json; the demo's tiny models keep runs small with
