@@ -12,7 +12,7 @@ from config.errors import Forbidden, NotFound
 from rewardlab import pipeline_selectors
 from rewardlab.api import serializers as out
 from rewardlab.gate import METRICS, MODES, ON
-from rewardlab.models import AlignmentRun, PipelineExecution
+from rewardlab.models import PipelineExecution
 from rewardlab.services import pipelines
 
 
@@ -48,7 +48,7 @@ class GateRequest(serializers.Serializer):
 
 class AlignmentRequest(serializers.Serializer):
     # A plain string in the schema: another enum named "method" would collide; the service checks it.
-    method = serializers.CharField(help_text=", ".join(AlignmentRun.Method.values))
+    method = serializers.CharField(help_text="flow_dpo or flow_rwr (with the promoted reward model).")
     base_model_path = serializers.CharField(help_text="A diffusers pipeline folder under BASE_MODELS_ROOT.")
     hyperparameters = out.AlignmentHyperparameters(required=False)
 

@@ -16,6 +16,7 @@ from annotation.models import DatasetVersion, Project
 from annotation.services.exports import dataset_version_request_clean
 from config.errors import InvalidInput
 from rewardlab.gate import METRICS, MODES, ON
+from rewardlab.ml.configs import ALIGN_METHODS
 from rewardlab.services import submit
 
 DEFAULT_DATASET = {"formats": ["jsonl"], "granularity": "consensus"}
@@ -95,6 +96,10 @@ def _gate(project: Project, request: dict) -> dict:
 def _alignment(project: Project, request: dict | None) -> dict | None:
     if not request:
         return None
+    if request.get("method") not in ALIGN_METHODS:
+        raise InvalidInput(f"The pipeline aligns with the promoted reward model: method must be one of {', '.join(ALIGN_METHODS)} "
+                           "(Flow-NRG trains its own latent reward model; start it from /runs/).",
+                           fields={"alignment.method": [f"one of {', '.join(ALIGN_METHODS)}"]})
     try:
         checked = submit.alignment_settings(project=project, method=request.get("method", ""),
                                             base_model_path=request.get("base_model_path", ""),

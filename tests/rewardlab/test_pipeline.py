@@ -102,6 +102,10 @@ def test_settings_are_checked_like_the_runs_audited_and_only_staff_change_them(p
         "method": "flow_dpo", "base_model_path": str(world.tiny_generator()), "hyperparameters": {"height": 30}}), format="json")
     assert bad_size.status_code == 400 and "alignment.hyperparameters.height" in bad_size.json()["error"]["fields"], bad_size.json()
 
+    nrg = client_for(admin).put(url, settings_for(project, gate_version, alignment={
+        "method": "flow_nrg", "base_model_path": str(world.tiny_generator())}), format="json")
+    assert nrg.status_code == 400 and "alignment.method" in nrg.json()["error"]["fields"]
+
     put(admin, project, settings_for(project, gate_version))
     forbidden = client_for(manager).put(url, settings_for(project, gate_version, enabled=False), format="json")
     assert forbidden.status_code == 403
