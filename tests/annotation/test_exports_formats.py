@@ -269,6 +269,9 @@ def test_a_published_version_cannot_be_changed_in_the_database():
     version, folder = export(world, formats=["jsonl"])
     with pytest.raises(IntegrityError), transaction.atomic():
         DatasetVersion.objects.filter(pk=version.pk).update(sha256="0" * 64)
+    # A column added by a later migration too (on SQLite that migration rebuilt the table, dropping its triggers).
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DatasetVersion.objects.filter(pk=version.pk).update(requeues=9)
     version.name = "renamed"
     with pytest.raises(IntegrityError), transaction.atomic():
         version.save()
