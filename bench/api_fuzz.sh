@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Schemathesis over every operation of the API, as an admin and as an annotator, with only the
 # not_a_server_error check, against a real server (gunicorn, 2 workers) on a database of its own holding the
-# demo project. Prints how many responses were 500 or above, per token and per operation.
+# demo project. First sends issue 15's bad inputs (bench/api_bad_inputs.py); then prints how many schemathesis
+# responses were 500 or above, per token and per operation.
 #
 #   ST=/path/to/st bench/api_fuzz.sh [max_examples]        # default 25 examples per operation and phase
+#   ST=/path/to/st bench/api_fuzz.sh 0                      # only issue 15's bad inputs (bench/api_bad_inputs.py)
 #
 # Schemathesis is not a project dependency: install it anywhere (python -m venv /tmp/st && /tmp/st/bin/pip
 # install schemathesis) and point ST at its `st`. Uses PostgreSQL database ${FUZZ_DB:-vidpref_fuzz} (dropped and made
@@ -39,6 +41,11 @@ print(f'pair_id = {Pair.objects.filter(project=project).first().pk}\nassignment_
 SERVER=$!
 trap 'kill $SERVER' EXIT
 for _ in $(seq 60); do curl -sf "http://127.0.0.1:$PORT/api/schema/" -o "$OUT/schema.yaml" && break; sleep 1; done
+MANAGER_PASSWORD=$(awk '$1 == "manager" {print $2}' "$OUT/demo.txt")
+PROJECT=$(awk '$1 == "project_id" {print $3}' "$OUT/schemathesis.toml")
+.venv/bin/python bench/api_bad_inputs.py --url "http://127.0.0.1:$PORT" --token "$ADMIN" --project "$PROJECT" \
+  --user manager --password "$MANAGER_PASSWORD"
+[ "$EXAMPLES" = 0 ] && exit 0  # the bad inputs only
 for who in admin annotator; do
   key=$ADMIN; [ "$who" = annotator ] && key=$ANNOTATOR_TOKEN
   (cd "$OUT" && "$ST" --config-file "$OUT/schemathesis.toml" run "$OUT/schema.yaml" --url "http://127.0.0.1:$PORT" --checks not_a_server_error -n "$EXAMPLES" \
