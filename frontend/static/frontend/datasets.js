@@ -1,29 +1,30 @@
 // Datasets page: follow queued and running versions until they finish, then reload to show their files; preview
 // the rows and prompts per split as the new-version form changes.
-(function () {
-  const live = Array.from(document.querySelectorAll("tr[data-live]"));
+import { poll, request } from "./api.js";
 
-  async function poll() {
-    for (const row of live) {
-      const answer = await window.VidPrefApi.request("GET", `/api/v1/exports/${row.dataset.version}/`);
-      if (!answer.ok) continue;
-      const version = answer.data;
-      if (version.status === "succeeded" || version.status === "failed") {
-        window.location.reload();
-        return;
-      }
-      const status = row.querySelector(".status");
-      status.textContent = version.status;
-      status.className = `status ${version.status}`;
-      const bar = row.querySelector(".progress > span");
-      if (bar) bar.style.width = `${Math.round(version.progress * 100)}%`;
+const live = Array.from(document.querySelectorAll("tr[data-live]"));
+
+async function follow() {
+  for (const row of live) {
+    const answer = await request("GET", `/api/v1/exports/${row.dataset.version}/`);
+    if (!answer.ok) continue;
+    const version = answer.data;
+    if (version.status === "succeeded" || version.status === "failed") {
+      window.location.reload();
+      return null;
     }
-    setTimeout(poll, 2000);
+    const status = row.querySelector(".status");
+    status.textContent = version.status;
+    status.className = `status ${version.status}`;
+    const bar = row.querySelector(".progress > span");
+    if (bar) bar.style.width = `${Math.round(version.progress * 100)}%`;
   }
-  if (live.length) setTimeout(poll, 1000);
+  return 2000;
+}
+if (live.length) poll(follow, { first: 1000 });
 
-  const form = document.querySelector("form[data-preview-url]");
-  if (!form) return;
+// The preview follows the form as it changes.
+function previewWhileTyping(form) {
   const box = form.querySelector("[data-role=preview]");
   let timer = null;
   let asked = 0;
@@ -38,4 +39,6 @@
     clearTimeout(timer);
     timer = setTimeout(preview, 300);
   });
-})();
+}
+const form = document.querySelector("form[data-preview-url]");
+if (form) previewWhileTyping(form);

@@ -1,11 +1,11 @@
 // Run pages: human evaluation tables follow the judgments as they arrive, and a round being sent says when it is sent.
-"use strict";
+import { poll, request } from "./api.js";
 
 const HUMAN_EVAL_POLL_MS = 5000;
 const SEND_POLL_MS = 1000;
 
 async function getJson(url) {
-  const answer = await window.VidPrefApi.request("GET", url);
+  const answer = await request("GET", url);
   if (!answer.ok) throw new Error(`${answer.status} ${answer.statusText}`);
   return answer.data;
 }
@@ -50,32 +50,21 @@ function showHumanEval(section, result) {
 }
 
 function followHumanEval(section) {
-  const poll = async () => {
-    try {
-      showHumanEval(section, await getJson(section.dataset.humanEval));
-    } catch (error) {
-      // keep the last figures; try again later
-    }
-    setTimeout(poll, HUMAN_EVAL_POLL_MS);
-  };
-  setTimeout(poll, HUMAN_EVAL_POLL_MS);
+  // A failed answer keeps the last figures; the next poll tries again.
+  poll(async () => {
+    showHumanEval(section, await getJson(section.dataset.humanEval));
+    return HUMAN_EVAL_POLL_MS;
+  }, { first: HUMAN_EVAL_POLL_MS, retry: HUMAN_EVAL_POLL_MS });
 }
 
 // "sending 8 videos…" until the job says sent or failed, then its message (the human-eval table fills in by itself).
 function followSend(line) {
-  const poll = async () => {
-    let generation;
-    try {
-      generation = await getJson(line.dataset.generation);
-    } catch (error) {
-      setTimeout(poll, SEND_POLL_MS * 5);
-      return;
-    }
+  poll(async () => {
+    const generation = await getJson(line.dataset.generation);
     line.textContent = `${generation.round_status}: ${generation.round_message}`;
     line.dataset.status = generation.round_status;
-    if (generation.round_status === "sending") setTimeout(poll, SEND_POLL_MS);
-  };
-  poll();
+    return generation.round_status === "sending" ? SEND_POLL_MS : null;
+  }, { retry: SEND_POLL_MS * 5 });
 }
 
 document.querySelectorAll(".interval").forEach(drawInterval);

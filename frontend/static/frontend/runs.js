@@ -1,11 +1,12 @@
 // Runs pages: start runs through the REST API, follow progress by polling, draw loss/accuracy curves.
-"use strict";
+import { poll, request } from "./api.js";
+import { lines } from "./charts.js";
 
 const TERMINAL = ["succeeded", "failed", "cancelled"];
 const POLL_MS = 1000;
 
 async function api(method, url, body) {
-  const answer = await window.VidPrefApi.request(method, url, body);
+  const answer = await request(method, url, body);
   if (!answer.ok) {
     const error = new Error((answer.data && answer.data.error && answer.data.error.message) || `${answer.status} ${answer.statusText}`);
     error.fields = answer.fields;
@@ -191,8 +192,8 @@ function setStatus(root, status) {
   if (el) el.className = `status status-${status}`;
 }
 
-async function pollTable(table) {
-  try {
+function followTable(table) {
+  poll(async () => {
     const page = await api("GET", table.dataset.poll);
     let active = false;
     let unseen = false;
@@ -210,10 +211,8 @@ async function pollTable(table) {
     }
     const notice = table.parentElement.querySelector("[data-role=new-runs]");
     if (notice) notice.hidden = !unseen;
-    setTimeout(() => pollTable(table), active ? POLL_MS * 2 : POLL_MS * 10);
-  } catch (error) {
-    setTimeout(() => pollTable(table), POLL_MS * 10);
-  }
+    return active ? POLL_MS * 2 : POLL_MS * 10;
+  }, { retry: POLL_MS * 10 });
 }
 
 // --- charts ---------------------------------------------------------------------------------------------------
@@ -245,7 +244,7 @@ async function followRun(root) {
   const charts = Object.entries({ loss: "Loss", acc: "Accuracy" })
     .map(([key, title]) => ({ key, title, node: document.getElementById(`chart-${key}`), series: new Map() }))
     .filter((chart) => chart.node);
-  const draw = () => charts.forEach((c) => window.VidPrefCharts.lines(c.node, c.series, { title: c.title }));
+  const draw = () => charts.forEach((c) => lines(c.node, c.series, { title: c.title }));
   draw(); // "No points yet" until the first answer
   const startedTerminal = TERMINAL.includes(root.dataset.status);
   for (const name of ["log", "error"]) {
@@ -253,14 +252,8 @@ async function followRun(root) {
     if (el) el.scrollTop = el.scrollHeight; // the server-rendered text opens at its end too
   }
   let after = 0;
-  const poll = async () => {
-    let state;
-    try {
-      state = await api("GET", `${root.dataset.progressUrl}?after=${after}`);
-    } catch (error) {
-      setTimeout(poll, POLL_MS * 5);
-      return;
-    }
+  poll(async () => {
+    const state = await api("GET", `${root.dataset.progressUrl}?after=${after}`);
     for (const point of state.metrics) {
       after = point.id;
       const values = chartValues(point.values);
@@ -290,11 +283,11 @@ async function followRun(root) {
         summary.hidden = false;
       }
     }
-    if (state.more_metrics) poll();
-    else if (!TERMINAL.includes(state.status)) setTimeout(poll, POLL_MS);
-    else if (!startedTerminal) window.location.reload(); // show the outputs the server renders
-  };
-  poll();
+    if (state.more_metrics) return 0;
+    if (!TERMINAL.includes(state.status)) return POLL_MS;
+    if (!startedTerminal) window.location.reload(); // show the outputs the server renders
+    return null;
+  }, { retry: POLL_MS * 5 });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -304,7 +297,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   setupForms();
   const table = document.getElementById("runs-table");
-  if (table) pollTable(table);
+  if (table) followTable(table);
   const run = document.getElementById("run");
   if (run) followRun(run);
 });
