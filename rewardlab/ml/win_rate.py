@@ -34,7 +34,7 @@ class WinRateConfig:
     prompts: list[str] | None = None
     prompts_file: str | None = None  # a bundled prompt set (vbench / videogen_eval / TA_hard), a CSV with a "prompt" column or .txt
     max_prompts: int | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1])  # as alignment runs measure it (hyperparameters.py)
     reward_base_model_path: str | None = None
     base_name: str = "base"
     aligned_name: str = "aligned"

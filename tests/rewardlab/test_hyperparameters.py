@@ -100,3 +100,10 @@ def test_one_reward_run_gets_the_same_seed_from_the_cli_the_api_the_worker_and_t
     form_seed = re.search(r'name="hp\.seed" data-type="int" value="(\d+)"', reward_form).group(1)
 
     assert cli_seed == run.config["seed"] == worker_config.seed == int(form_seed) == RewardTrainConfig.seed == 42
+
+
+def test_the_win_rate_of_a_run_and_of_the_cli_sample_the_same_seeds():
+    from rewardlab.ml.win_rate import WinRateConfig
+
+    seeds = next(p for p in hp.ALIGNMENT if p.name == "win_rate_seeds").default
+    assert WinRateConfig(base_model_path="b", reward_checkpoint="r", output_dir="o").seeds == seeds == [0, 1]
