@@ -238,7 +238,7 @@ def execution_advance(*, execution_id: int) -> PipelineExecution:
     try:
         ADVANCE[step](execution)
     except ServiceError as exc:  # the next step's request was refused (a base model gone, a version without rows)
-        _end(execution, Status.FAILED, error=f"{Step(step).label} after it: {exc.message}")
+        _end(execution, Status.FAILED, error=f"the step after the {Step(step).label.lower()} could not start: {exc.message}")
     return execution
 
 

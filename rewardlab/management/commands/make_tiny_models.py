@@ -2,6 +2,8 @@
 a Qwen2-VL reward base (``tiny-qwen2-vl``) and a Wan 2.1 text-to-video pipeline (``tiny-wan``)."""
 
 import json
+import os
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -21,6 +23,16 @@ RUN_DEFAULTS = {
 }
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace the file in one step (a worker reading it meanwhile sees the old or the new text, never half), and
+    only when it changes."""
+    if path.is_file() and path.read_text() == text:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 class Command(BaseCommand):
     help = "Create tiny-qwen2-vl and tiny-wan under BASE_MODELS_ROOT (no download; seconds on a CPU)."
 
@@ -37,4 +49,4 @@ class Command(BaseCommand):
             else:
                 make(path)
                 self.stdout.write(self.style.SUCCESS(f"wrote {path}"))
-            (path / RUN_DEFAULTS_FILE).write_text(json.dumps({"run_defaults": RUN_DEFAULTS[name]}, indent=2) + "\n")
+            _write_atomically(path / RUN_DEFAULTS_FILE, json.dumps({"run_defaults": RUN_DEFAULTS[name]}, indent=2) + "\n")
