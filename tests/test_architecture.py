@@ -58,14 +58,18 @@ def _imports(module: str) -> frozenset[str]:
 
 
 def _reach(module: str) -> set[str]:
-    """Every module ``module`` imports, following our own modules (and the packages they sit in) transitively."""
+    """Every module ``module`` imports, following our own modules (and the packages they sit in) transitively.
+
+    Not through workers/: a service sends its task by importing it (lazily), and the workers sit above both apps,
+    free to call annotation and rewardlab alike; what they import is not the service's dependency.
+    """
     names, visited, todo = set(), {module}, [module]
     while todo:
         for name in _imports(todo.pop()):
             names.add(name)
             parts = name.split(".")
             for prefix in (".".join(parts[:n]) for n in range(1, len(parts) + 1)):
-                if prefix in MODULES and prefix not in visited:
+                if prefix in MODULES and prefix not in visited and parts[0] != "workers":
                     visited.add(prefix)
                     todo.append(prefix)
     return names
