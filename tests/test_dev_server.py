@@ -1,4 +1,4 @@
-"""`manage.py runserver` (what `make run` serves with) under a burst: every request answered, few connections."""
+"""`manage.py runserver` (what `make run` serves with): a burst answered with few connections, a quiet log."""
 
 import http.client
 import os
@@ -78,3 +78,16 @@ def test_a_burst_of_40_clients_is_answered_with_at_most_a_few_database_connectio
 
     assert Counter(statuses) == {200: 200}
     assert 0 < peak <= CONCURRENT_REQUESTS
+
+
+def test_with_debug_on_each_django_line_is_printed_once():
+    """Django's own console handler (on with DEBUG) and the root handler used to print every line twice."""
+    emit = ("import logging; logging.getLogger('django.request').warning('Bad Request: /api/x/'); "
+            "logging.getLogger('django.utils.autoreload').info('Watching for file changes with StatReloader')")
+    env = {**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "INFO"}
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", emit], cwd=REPO, env=env,
+                            capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Bad Request: /api/x/") == 1
+    assert result.stderr.count("Watching for file changes") == 1
