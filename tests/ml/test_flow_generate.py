@@ -45,6 +45,7 @@ def test_generate_writes_one_mp4_per_prompt_and_seed_with_the_adapter_loaded(bas
                                                              ("two cats", 2)]
     assert {r["model"] for r in aligned} == {"aligned"} and {r["model"] for r in plain} == {"base"}
     assert [r["done"] for r in seen if "done" in r] == [1, 2, 3, 4]  # besides its activity (loading, sampling)
+    assert [r["activity"] for r in seen if "activity" in r] == ["loading the generator", "sampling aligned"]  # first
     frames, fps = decode_video(aligned[0]["path"], sample_fps=None, min_frames=1)
     assert frames.shape == (9, 3, 32, 48) and fps == 16
     for a, p in zip(aligned, plain, strict=True):  # same seeds, other weights
