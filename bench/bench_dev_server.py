@@ -94,8 +94,15 @@ def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)  # run-dev.sh stops its worker with it
-    server.wait(timeout=60)
+    """SIGTERM to run-dev.sh and its processes; SIGKILL if they are not gone in a minute (a Celery worker with the
+    filesystem broker once hung in its warm shutdown here)."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        print("  the dev server did not stop within a minute: killed", flush=True)
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 class PeakConnections(threading.Thread):
