@@ -25,9 +25,10 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg2 import errorcodes
 
 from annotation.models import Assignment, Judgment, Pair, Project
 from config.errors import Conflict, Forbidden, InvalidInput
@@ -59,7 +60,7 @@ WITH head AS MATERIALIZED (
           SELECT 1 FROM annotation_assignment a
           WHERE a.pair_id = p.id AND a.annotator_id = %(annotator)s AND a.status <> 'expired'
       )
-    ORDER BY p.done_count DESC, p.shuffle_key
+    ORDER BY {order}
     LIMIT 1
     FOR UPDATE OF p {wait}
 ), taken AS (
@@ -88,7 +89,11 @@ def claim_statement(*, project: Project, annotator: AbstractBaseUser, gold: bool
     pairs other claims hold for an instant rather than step over them (for the last free slots)."""
     params = {"project": project.pk, "gold": gold, "annotator": annotator.pk, "shown_left": shown_left,
               "lease": project.lease_seconds, "max_done": 0 if fresh_only else 32767, "window": CLAIM_WINDOW}
-    return _CLAIM_SQL.format(wait="" if wait else "SKIP LOCKED"), params
+    # A waiting claim keeps the rows it locked and then found full, so waiting claims lock in one order (by id),
+    # like the lease sweep: two of them cannot each hold what the other waits for.
+    if wait:
+        return _CLAIM_SQL.format(order="p.id", wait=""), params
+    return _CLAIM_SQL.format(order="p.done_count DESC, p.shuffle_key", wait="SKIP LOCKED"), params
 
 
 def _claim_postgresql(*, project: Project, annotator: AbstractBaseUser, gold: bool, shown_left: str,
@@ -184,10 +189,25 @@ def _claim(*, project: Project, annotator: AbstractBaseUser) -> int | None:
     tiers = [True, False] if project.gold_ratio > 0 and random.random() < project.gold_ratio else [False]
     for gold in tiers:
         for fresh_only, wait in _CLAIM_ATTEMPTS:
-            assignment_id = claim(project=project, annotator=annotator, gold=gold, shown_left=random.choice("AB"),
-                                  fresh_only=fresh_only, wait=wait)
+            args = {"project": project, "annotator": annotator, "gold": gold, "shown_left": random.choice("AB"),
+                    "fresh_only": fresh_only, "wait": wait}
+            assignment_id = _waiting(claim, args) if wait else claim(**args)
             if assignment_id is not None:
                 return assignment_id
+    return None
+
+
+def _waiting(claim, args: dict, tries: int = 3) -> int | None:
+    """A claim that blocks on rows other claims hold. Rows an earlier attempt of this transaction locked and found
+    full stay locked, so two waiting claims can still deadlock; PostgreSQL then aborts one, which steps back to
+    its savepoint and tries again instead of answering 500."""
+    for _ in range(tries):
+        try:
+            with transaction.atomic():
+                return claim(**args)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "pgcode", None) != errorcodes.DEADLOCK_DETECTED:
+                raise
     return None
 
 
