@@ -8,11 +8,12 @@ shape and leave the pages to Django's templates.
 import logging
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -98,6 +99,9 @@ def handler400(request, exception):
         if isinstance(exception, RequestDataTooBig):
             return JsonResponse(_too_large(), status=413)
         return JsonResponse(error_body(code="bad_request", message=str(exception) or "Bad request."), status=400)
+    if isinstance(exception, BadRequest):  # our views' own words (a refused query parameter); Django's
+        # SuspiciousOperation messages may describe the server, so those keep the page without them
+        return render(request, "400.html", {"exception": str(exception)}, status=400)
     return defaults.bad_request(request, exception)
 
 

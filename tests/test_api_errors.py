@@ -44,6 +44,22 @@ def test_query_parameters_out_of_range_are_a_400_naming_them(project_world, path
     assert field in assert_error_shape(response, 400, "invalid")["fields"]
 
 
+@pytest.mark.parametrize("query, field", [("status=bogus", "status"), ("offset=-1", "offset"), ("offset=abc", "offset")])
+def test_a_video_list_filter_it_does_not_know_is_a_400_naming_it(project_world, query, field):
+    response = project_world["clients"]["manager"].get(f"/api/v1/projects/{project_world['project'].pk}/videos/?{query}")
+    assert field in assert_error_shape(response, 400, "invalid")["fields"]
+
+
+def test_an_unknown_media_variant_is_a_400_naming_it(project_world):
+    from tests.factories import VideoFactory
+
+    video = VideoFactory(project=project_world["project"])
+    response = project_world["clients"]["manager"].get(
+        f"/api/v1/projects/{video.project_id}/videos/{video.pk}/file/?variant=thumbnail")
+    error = assert_error_shape(response, 400, "invalid")
+    assert "variant" in error["fields"] and "thumbnail" in error["message"]
+
+
 def test_run_progress_after_out_of_range_is_a_400(project_world):
     from rewardlab.models import Run
 

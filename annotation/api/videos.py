@@ -16,7 +16,7 @@ from annotation.selectors.videos import video_get, videos_for_manager
 from annotation.services.ingest import MAX_SEED, MULTIPART_SLACK, check_upload_size, video_ingest
 from annotation.storage import uploaded_file_path
 from config.api import BoundedLimitOffsetPagination, JSONTextField, validated
-from config.errors import Conflict, InvalidInput
+from config.errors import Conflict
 
 
 class VideoOutput(serializers.ModelSerializer):
@@ -51,17 +51,21 @@ class VideoListApi(APIView):
         seed = serializers.IntegerField(required=False, allow_null=True, min_value=-MAX_SEED, max_value=MAX_SEED)
         meta = JSONTextField(required=False, binary=True)
 
+    class ParamsSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(Video.Status.values, required=False,
+                                         help_text="Only videos in this status; all of them when left out.")
+
     @extend_schema(
         operation_id="project_videos_list",
-        parameters=[OpenApiParameter("status", enum=Video.Status.values),
-                    OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        parameters=[ParamsSerializer, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
         responses=inline_serializer("PaginatedVideos", {
             "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
             "previous": serializers.URLField(allow_null=True), "results": VideoOutput(many=True)}),
     )
     def get(self, request, project_id: int):
         project = project_for(request.user, project_id, "manager")
-        videos = videos_for_manager(project=project, status=request.query_params.get("status"))
+        status_filter = validated(self.ParamsSerializer, request.query_params).get("status")
+        videos = videos_for_manager(project=project, status=status_filter)
         paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(videos, request, view=self)
         return paginator.get_paginated_response(VideoOutput(page, many=True).data)
@@ -94,24 +98,28 @@ class VideoDetailApi(APIView):
         return Response(VideoOutput(video_get(project=project, video_id=video_id)).data)
 
 
+# A video's files by variant, with the content type each is served as (an original's is guessed from its name).
+VARIANTS = {"playback": "video/mp4", "poster": "image/jpeg", "original": None}
+
+
 class VideoFileApi(APIView):
     """A video's playback MP4, poster JPEG or original file, with HTTP Range support (managers only)."""
 
-    VARIANTS = {"playback": "video/mp4", "poster": "image/jpeg", "original": None}
+    class ParamsSerializer(serializers.Serializer):
+        variant = serializers.ChoiceField(list(VARIANTS), default="playback",
+                                          help_text="Which file: the playback MP4, its poster JPEG or the uploaded original.")
 
     @extend_schema(
         operation_id="project_video_file",
-        parameters=[OpenApiParameter("variant", enum=list(VARIANTS), default="playback")],
+        parameters=[ParamsSerializer],
         responses=media_responses("video/mp4", "image/jpeg", "application/octet-stream"),
     )
     def get(self, request, project_id: int, video_id: int):
         project = project_for(request.user, project_id, "manager")
         video = video_get(project=project, video_id=video_id)
-        variant = request.query_params.get("variant", "playback")
-        if variant not in self.VARIANTS:
-            raise InvalidInput(f"variant must be one of {', '.join(self.VARIANTS)}.", fields={"variant": ["invalid"]})
+        variant = validated(self.ParamsSerializer, request.query_params)["variant"]
         key = getattr(video, variant)
         if not key:
             raise Conflict(f"Video {video.pk} is {video.status}; it has no {variant} file yet.")
-        content_type = self.VARIANTS[variant] or mimetypes.guess_type(key)[0] or "application/octet-stream"
+        content_type = VARIANTS[variant] or mimetypes.guess_type(key)[0] or "application/octet-stream"
         return storage_file_response(request, key, content_type=content_type)

@@ -5,12 +5,10 @@ from collections import defaultdict
 from django.db.models import Count, QuerySet
 
 from annotation.models import ImportJob, Pair, Project, Video
-from config.errors import InvalidInput, NotFound
+from config.errors import NotFound
 
 
 def videos_for_manager(*, project: Project, status: str | None = None) -> QuerySet[Video]:
-    if status and status not in Video.Status.values:
-        raise InvalidInput(f"status must be one of {', '.join(Video.Status.values)}.", fields={"status": ["invalid"]})
     videos = Video.objects.filter(project=project).select_related("prompt", "generation_model").order_by("-id")
     return videos.filter(status=status) if status else videos
 

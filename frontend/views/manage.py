@@ -20,6 +20,7 @@ from annotation.services.pairing import MAX_PER_PROMPT, STRATEGIES, pairs_genera
 from annotation.storage import uploaded_file_path
 from config.errors import ServiceError
 from frontend.views.access import page_project
+from frontend.views.params import VideoListParams, page_params
 
 VIDEOS_PER_PAGE = 50
 JOBS_SHOWN = 20
@@ -105,8 +106,9 @@ def manage(request, project_id: int):
                 messages.success(request, message)
                 return redirect(f"{request.path}#{action}")
 
-    status = request.GET.get("status") if request.GET.get("status") in Video.Status.values else None
-    videos = Paginator(videos_for_manager(project=project, status=status), VIDEOS_PER_PAGE).get_page(request.GET.get("page"))
+    params = page_params(VideoListParams, request.GET)
+    status = params["status"] or None
+    videos = Paginator(videos_for_manager(project=project, status=status), VIDEOS_PER_PAGE).get_page(params["page"])
     context = {
         "project": project, "forms": page_forms, "videos": videos, "status": status, "statuses": Video.Status.values,
         "counts": video_status_counts(project=project), "pairs": pair_counts(project=project),

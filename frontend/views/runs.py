@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from annotation.media_response import ranged_file_response
 from annotation.models import Project
 from annotation.services.pairing import STRATEGIES
+from frontend.views.params import EvaluationsParams, RunsHomeParams, page_params
 from rewardlab import base_models, human_eval, pipeline_selectors, selectors
 from rewardlab import hyperparameters as hp
 from rewardlab.models import AlignmentRun, Run
@@ -57,10 +58,10 @@ PRESELECT = ("alignment_run", "nrg_run", "reward_model")
 
 @staff_required
 def runs_home(request):
-    project_id = int(request.GET["project"]) if request.GET.get("project", "").isdigit() else None
+    params = page_params(RunsHomeParams, request.GET)
+    project_id = params["project"].pk if params["project"] else None
     context = {
-        "preselect": {name: int(request.GET[name]) for name in PRESELECT if request.GET.get(name, "").isdigit()}
-        | {"base": request.GET.get("base", "")},
+        "preselect": {name: params[name] for name in PRESELECT if params[name] is not None} | {"base": params["base"]},
         "runs": selectors.runs_list(project_id=project_id)[:100],
         "projects": Project.objects.order_by("name"),
         "project_id": project_id,
@@ -106,9 +107,9 @@ def run_detail(request, run_id: int):
 @staff_required
 def evaluations_compare(request):
     """Evaluations side by side: all of a project's (or those named with ?ids=1,2,3)."""
-    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit()]
-    project_id = int(request.GET["project"]) if request.GET.get("project", "").isdigit() else None
-    table = selectors.evaluation_table(selectors.evaluations_to_compare(ids=ids, project_id=project_id))
+    params = page_params(EvaluationsParams, request.GET)
+    project_id = params["project"].pk if params["project"] else None
+    table = selectors.evaluation_table(selectors.evaluations_to_compare(ids=params["ids"], project_id=project_id))
     return render(request, "frontend/runs_compare.html", {"table": table, "projects": Project.objects.order_by("name")})
 
 
