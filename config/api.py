@@ -24,17 +24,19 @@ def id_field(**kwargs) -> serializers.IntegerField:
 
 
 class BoundedLimitOffsetPagination(LimitOffsetPagination):
-    """DRF's limit/offset, with an offset past the database's range a 400 naming it."""
+    """DRF's limit/offset, with a value that is no count (abc, -1, past the database's range) a 400 naming it where
+    DRF would quietly use its default."""
+
+    def get_limit(self, request) -> int:
+        return validated(PageParams, request.query_params).get("limit", self.default_limit)
 
     def get_offset(self, request) -> int:
-        offset = request.query_params.get(self.offset_query_param)
-        if offset is None:
-            return 0
-        return validated(OffsetParams, {"offset": offset})["offset"]
+        return validated(PageParams, request.query_params).get("offset", 0)
 
 
-class OffsetParams(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, max_value=INT64_MAX)
+class PageParams(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=INT64_MAX, required=False)
 
 
 class JSONTextField(serializers.JSONField):

@@ -44,7 +44,10 @@ def test_query_parameters_out_of_range_are_a_400_naming_them(project_world, path
     assert field in assert_error_shape(response, 400, "invalid")["fields"]
 
 
-@pytest.mark.parametrize("query, field", [("status=bogus", "status"), ("offset=-1", "offset"), ("offset=abc", "offset")])
+@pytest.mark.parametrize("query, field", [
+    ("status=bogus", "status"), ("offset=-1", "offset"), ("offset=abc", "offset"), ("limit=abc", "limit"),
+    ("limit=0", "limit"), ("limit=99999999999999999999", "limit"),
+])
 def test_a_video_list_filter_it_does_not_know_is_a_400_naming_it(project_world, query, field):
     response = project_world["clients"]["manager"].get(f"/api/v1/projects/{project_world['project'].pk}/videos/?{query}")
     assert field in assert_error_shape(response, 400, "invalid")["fields"]
