@@ -45,3 +45,20 @@ def test_media_routes_document_what_they_serve(schema, path, types):
     responses = schema["paths"][path]["get"]["responses"]
     assert list(responses["200"]["content"]) == types and list(responses["206"]["content"]) == types
     assert {"302", "304", "416"} <= set(responses)
+
+
+@pytest.mark.parametrize("path, query", [
+    ("/api/v1/projects/{project_id}/videos/", {"status": ["pending", "ready", "failed"], "limit": None, "offset": None}),
+    ("/api/v1/projects/{project_id}/videos/{video_id}/file/", {"variant": ["playback", "poster", "original"]}),
+    ("/api/v1/runs/", {"kind": None, "project": None, "status": None, "limit": None, "offset": None}),
+    ("/api/v1/generations/", {"project": None, "status": None, "limit": None, "offset": None}),
+])
+def test_query_parameters_are_documented_with_what_they_accept(schema, path, query):
+    operation = schema["paths"][path]["get"]
+    documented = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
+    assert set(documented) == set(query) and "400" in operation["responses"]
+    for name, enum in query.items():
+        if enum:
+            assert documented[name]["enum"] == enum, name
+    for name in {"limit", "offset"} & set(query):
+        assert documented[name]["minimum"] == (1 if name == "limit" else 0), name

@@ -3,7 +3,7 @@
 import mimetypes
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -15,7 +15,7 @@ from annotation.permissions import project_for
 from annotation.selectors.videos import video_get, videos_for_manager
 from annotation.services.ingest import MAX_SEED, MULTIPART_SLACK, check_upload_size, video_ingest
 from annotation.storage import uploaded_file_path
-from config.api import BoundedLimitOffsetPagination, JSONTextField, validated
+from config.api import BoundedLimitOffsetPagination, JSONTextField, PageParams, validated
 from config.errors import Conflict
 
 
@@ -57,7 +57,7 @@ class VideoListApi(APIView):
 
     @extend_schema(
         operation_id="project_videos_list",
-        parameters=[ParamsSerializer, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        parameters=[ParamsSerializer, PageParams],
         responses=inline_serializer("PaginatedVideos", {
             "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
             "previous": serializers.URLField(allow_null=True), "results": VideoOutput(many=True)}),

@@ -7,14 +7,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import DatasetVersion, Project
-from config.api import INT64_MAX, BoundedLimitOffsetPagination, IsStaff, id_field, validated
+from config.api import INT64_MAX, BoundedLimitOffsetPagination, IsStaff, PageParams, id_field, validated
 from rewardlab import selectors
 from rewardlab.api import serializers as out
 from rewardlab.models import KIND_MODELS, AlignmentRun, RewardModel, Run
 from rewardlab.services import runs, submit
 
 LIST_FILTERS = [OpenApiParameter("project", int, description="Only this project's runs."),
-                OpenApiParameter("status", str, description="queued, running, succeeded, failed or cancelled.")]
+                OpenApiParameter("status", str, enum=Run.Status.values, description="Only runs in this status."),
+                PageParams]
 
 
 class StaffApi(APIView):
