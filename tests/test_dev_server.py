@@ -91,3 +91,33 @@ def test_with_debug_on_each_django_line_is_printed_once():
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("Bad Request: /api/x/") == 1
     assert result.stderr.count("Watching for file changes") == 1
+
+
+def _live_processes(session: int) -> dict[int, str]:
+    """pid -> command of the session's processes that still run (a zombie has stopped, only its reaping is due)."""
+    ps = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-s", str(session)], capture_output=True, text=True)
+    rows = (line.split(None, 2) for line in ps.stdout.splitlines())
+    return {int(pid): args for pid, stat, args in rows if not stat.startswith("Z")}
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_embedded_default_web_server_and_worker_within_seconds(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # The embedded default as `make run` starts it: SQLite and the filesystem broker under DATA_DIR.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATA_DIR=str(tmp_path), VIDPREF_DEV="1", DEBUG="1", BIND=f"127.0.0.1:{port}",
+               DJANGO_SETTINGS_MODULE="config.settings")
+    app = subprocess.Popen(["scripts/run-dev.sh"], cwd=REPO, env=env, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Serving, and the worker's beat has started (it writes its schedule file): the whole stack is up.
+        wait_until(lambda: _get(port, "/login/") == 200 and any(tmp_path.glob("celerybeat-schedule*")), timeout=60)
+        os.killpg(app.pid, signal.SIGINT)  # a terminal's Ctrl-C: the foreground process group
+        wait_until(lambda: not _live_processes(app.pid), timeout=15)
+        assert app.wait(timeout=1) == 0
+    finally:
+        # The children run in process groups of their own: on a failure each is killed.
+        for pid in _live_processes(app.pid):
+            os.kill(pid, signal.SIGKILL)
