@@ -94,14 +94,14 @@ def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    """SIGTERM to run-dev.sh and its processes; SIGKILL if they are not gone in a minute (a Celery worker with the
-    filesystem broker once hung in its warm shutdown here)."""
+    """SIGTERM to run-dev.sh, which stops its worker and server; a second one (their cold shutdown) if they are not
+    gone in a minute."""
     os.killpg(server.pid, signal.SIGTERM)
     try:
         server.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        print("  the dev server did not stop within a minute: killed", flush=True)
-        os.killpg(server.pid, signal.SIGKILL)
+        print("  the dev server did not stop within a minute: stopped at once", flush=True)
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait()
 
 
