@@ -28,9 +28,11 @@ stop() {
 }
 trap stop INT TERM
 # Either child exiting (or a signal) ends the wait; then stop the other and wait for both, a second signal
-# interrupting that wait.
-wait -n "$worker" "$server" || true
+# interrupting that wait. The exit status is the first child's (or 128 + the signal's number).
+status=0
+wait -n "$worker" "$server" || status=$?
 [[ -n $stopping ]] || stop
 while ! wait "$worker" "$server" 2>/dev/null; do
     kill -0 "$worker" 2>/dev/null || kill -0 -"$server" 2>/dev/null || break
 done
+exit "$status"
