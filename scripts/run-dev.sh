@@ -26,7 +26,7 @@ stop() {
         kill -KILL -"$server" 2>/dev/null || true
     fi
 }
-trap stop INT TERM
+trap stop INT TERM HUP  # HUP: the terminal closed; the children, in groups of their own, would not get it
 # Either child exiting (or a signal) ends the wait; then stop the other and wait for both, a second signal
 # interrupting that wait. The exit status is the first child's (or 128 + the signal's number).
 status=0
