@@ -40,6 +40,17 @@ def pipeline_worker(django_db_setup, django_db_blocker):
     stop_worker(proc)
 
 
+@pytest.fixture(autouse=True)
+def work_ends_in_the_test_that_started_it(request, transactional_db):  # set up after the database, so it runs before the flush
+    """A promotion queues a scoring run of the project's videos. The test that promoted waits for what it started,
+    so the module's one worker is free for the next test (a leftover scoring run once held it past the next test's
+    deadline)."""
+    yield
+    if "pipeline_worker" in request.fixturenames:
+        wait_until(lambda: not Run.objects.filter(status__in=["queued", "running"]).exists()
+                   and not DatasetVersion.objects.filter(status__in=["queued", "running"]).exists(), timeout=300)
+
+
 @pytest.fixture
 def project():
     """The world's project with a third model paired in: twelve pairs, room for the judgments these tests make."""
