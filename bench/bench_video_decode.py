@@ -21,7 +21,7 @@ import torch
 
 from rewardlab.ml.video import decode_video, load_video_patches
 
-FIXTURES = Path(os.environ.get("VIDPREF_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "videoalign")) / "videos"
+FIXTURES = Path(os.environ.get("VIDPREF_FIXTURES", Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "videoalign")) / "videos"
 
 
 def bare_decode(path: Path) -> int:
