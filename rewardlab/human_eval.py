@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from annotation.models import Judgment, Pair, Project, Video
-from rewardlab.ml.intervals import OUTCOME, bootstrap_ci95, win_rate
+from rewardlab.ml.intervals import OUTCOME, bootstrap_ci95, score_outcome, win_rate
 from rewardlab.models import AlignmentRun, Generation, RewardModel, VideoScore
 
 BASELINE = "baseline"  # the strategy that pairs candidates with their baselines only
@@ -50,7 +50,7 @@ def _reward_win_rates(model: RewardModel | None, couples: list[tuple[int, int]],
     scores = dict(VideoScore.objects.filter(reward_model=model, video_id__in=ids).values_list("video_id", "scores"))
     rates = {}
     for dim in dimensions:
-        groups = [[1.0 if scores[c][dim] > scores[b][dim] else 0.5 if scores[c][dim] == scores[b][dim] else 0.0]
+        groups = [[score_outcome(scores[c][dim], scores[b][dim])]
                   for c, b in couples if dim in scores.get(c, {}) and dim in scores.get(b, {})]
         rates[dim] = {"win_rate": win_rate(groups), "ci95": bootstrap_ci95(groups), "pairs": len(groups)}
     return rates

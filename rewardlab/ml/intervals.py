@@ -12,6 +12,11 @@ import random
 OUTCOME = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
 
+def score_outcome(candidate: float, baseline: float) -> float:
+    """Two scores compared as an outcome: the higher wins, equal scores tie."""
+    return OUTCOME["win"] if candidate > baseline else OUTCOME["tie"] if candidate == baseline else OUTCOME["loss"]
+
+
 def win_rate(groups: list[list[float]]) -> float | None:
     outcomes = [o for group in groups for o in group]
     return sum(outcomes) / len(outcomes) if outcomes else None

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from rewardlab.ml.generate import GenerateConfig, generate_videos
-from rewardlab.ml.intervals import bootstrap_ci95
+from rewardlab.ml.intervals import bootstrap_ci95, score_outcome
 from rewardlab.ml.prompt_sets import PROMPT_SETS, read_prompts
 
 __all__ = ["PROMPT_SETS", "WinRateConfig", "evaluate_alignment", "read_prompts", "win_rate_intervals", "win_rates"]
@@ -53,7 +53,7 @@ def win_rates(aligned: list[dict[str, float]], base: list[dict[str, float]]) -> 
     """Per dimension: (wins + ties / 2) / n over matched (prompt, seed) scores."""
     rates = {}
     for dim in aligned[0]:
-        wins = sum((a[dim] > b[dim]) + 0.5 * (a[dim] == b[dim]) for a, b in zip(aligned, base, strict=True))
+        wins = sum(score_outcome(a[dim], b[dim]) for a, b in zip(aligned, base, strict=True))
         rates[dim] = wins / len(aligned)
     return rates
 
@@ -65,7 +65,7 @@ def win_rate_intervals(aligned: list[dict[str, float]], base: list[dict[str, flo
     for dim in aligned[0]:
         by_prompt: dict[str, list[float]] = {}
         for a, b, prompt in zip(aligned, base, prompts, strict=True):
-            by_prompt.setdefault(prompt, []).append(float(a[dim] > b[dim]) + 0.5 * (a[dim] == b[dim]))
+            by_prompt.setdefault(prompt, []).append(score_outcome(a[dim], b[dim]))
         intervals[dim] = bootstrap_ci95(list(by_prompt.values()))
     return intervals
 
